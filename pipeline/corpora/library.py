@@ -101,6 +101,7 @@ _CHANNEL_NAMES = (
     "Ls", "Rs", "Lb", "Rb", "Lc", "Rc", "Lw", "Rw", "Lt", "Rt", "Cs", "L", "R", "C", "M", "S", "X", "Y", "W", "Z",
 )
 _CH = "(?:" + "|".join(_CHANNEL_NAMES) + ")"
+_CHANNEL_LAYOUT = re.compile(rf"{_CH}(?:\s*[,.]\s*{_CH})*")
 _CHANNEL_LIST = re.compile(rf"(?<![\w.]){_CH}(?:\s*[,.]\s*{_CH})+(?![\w])")
 _RATE_DEPTH = re.compile(
     r"(?i)(?<![\w.])(?:(?:8|11|16|22|24|32|44|44\.1|48|88|88\.2|96|176|176\.4|192|384)\s?k(?:hz)?"
@@ -195,7 +196,8 @@ def text_from_name(stem: str) -> NameText:
         found = _catid(head.strip(), fields_)
         if found:
             catid, category = found
-            fields_[0] = rest  # what followed the CatID in the first field (a channel layout)
+            # What follows the CatID in the first field is a channel layout ("M", "L,R,Ls,Rs").
+            fields_[0] = "" if _CHANNEL_LAYOUT.fullmatch(rest.strip()) else rest
     phrases: list[str] = []
     pending: list[str] = []  # consecutive one-word fields, joined by spaces
     for i, field in enumerate(fields_):
@@ -300,6 +302,17 @@ def find_previews(relative: list[PurePath], cfg: LibraryConfig) -> set[PurePath]
     return previews
 
 
+def _drop_folder_phrases(text: str, folder_labels: tuple[str, ...]) -> str:
+    """Drop phrases of a name that only repeat a folder label: "Odeon - Forest Stream" inside the
+    "... - Odeon ..." library folder says "forest stream", not "odeon, forest stream"."""
+    folder_words = {w for label in folder_labels for phrase in clean_phrases(label) for w in phrase.split()}
+    phrases = [p for p in text.split(", ") if p]
+    # Only a leading phrase, the place vendors put their brand; words inside the text stay.
+    while len(phrases) > 1 and set(phrases[0].split()) <= folder_words:
+        phrases.pop(0)
+    return ", ".join(phrases)
+
+
 def describe(path: Path, rel: PurePath, cfg: LibraryConfig) -> tuple[list[str], list[str]]:
     """(captions, labels) of one file; captions empty when nothing usable was found."""
     name = text_from_name(rel.stem)
@@ -311,8 +324,11 @@ def describe(path: Path, rel: PurePath, cfg: LibraryConfig) -> tuple[list[str], 
             if caption:
                 captions.append(caption)
                 break
-    if name.text and (not captions or cfg.name_caption == "always") and name.text not in captions:
-        captions.append(name.text)
+    # Only the top folder names the vendor/library; category folders ("Rain") are real content words.
+    top = folder_context(rel.parent.parts[:1], cfg).labels if rel.parent.parts else ()
+    name_text = _drop_folder_phrases(name.text, top)
+    if name_text and (not captions or cfg.name_caption == "always") and name_text not in captions:
+        captions.append(name_text)
     if not captions:
         fallback = name.category or folders.library_text
         if fallback:

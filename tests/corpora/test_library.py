@@ -221,3 +221,18 @@ def test_every_library_is_registered(tmp_path):
         rows, rejects = run(corpus, root)
         assert [(r.corpus, r.caption, r.labels) for r in rows] == [(corpus, "bottle smash", ["glass", "Pack"])]
         assert rows[0].license and rejects == []
+
+
+def test_single_channel_layout_after_catid_is_dropped():
+    assert text_from_name("FOLYFeet-M_Japan-Footsteps, Wooden Floor, Slow Walk, 06").text == \
+        "japan footsteps, wooden floor, slow walk"
+
+
+def test_vendor_brand_prefix_is_not_a_caption(tmp_path):
+    root = tmp_path / "odeon"
+    write_tone(root / "Paramount Motion - Odeon Cinematic Sound Effects" / "Rain" / "Odeon - Rain Storm Heavy.wav")
+    write_tone(root / "Paramount Motion - Odeon Cinematic Sound Effects" / "Rain" / "Rain - Light Drizzle.wav")
+    rows = [r for r in get_adapter("odeon")(root, {"use_tags": False}) if isinstance(r, ManifestRow)]
+    captions = sorted(r.caption for r in rows)
+    # The brand goes; a category word that starts a name ("Rain - ...") is content and stays.
+    assert captions == ["rain storm heavy", "rain, light drizzle"]
