@@ -1,0 +1,203 @@
+"""Stage `prepare`: filtered manifests → 16 kHz mono FLAC WebDataset shards with captions.
+
+    python -m pipeline.prepare --manifests data/manifests/filtered --out data/shards/audio
+
+A Ray Data job (local Ray, or the cluster named by RAY_ADDRESS): the plan (pipeline.prepare_plan)
+assigns every manifest row to a shard `<split>-<corpus>-NNNNNN.tar` up front, then one Ray task per
+shard decodes, gates, resamples and encodes its rows and writes the tar (pipeline.prepare_shard).
+Re-runs skip shards that are complete (tar + part record with the same plan hash and sha256), so a
+killed run resumes where it stopped and re-ingesting one corpus rebuilds only its shards.
+
+Outputs in `--out`: the shards, `shards.json` (index + params + code version), `stats.json`
+(DVC metrics), `rejects.jsonl`, and `_parts/` (per-shard records used for resuming).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
+from pipeline.manifest import SPLITS, read_manifest, write_json, write_rejects
+from pipeline.prepare_plan import STAGE, PrepareConfig, code_version, make_plan
+from pipeline.prepare_shard import PARTS_DIR, build_shard, read_part
+
+log = logging.getLogger("audiogen.prepare")
+
+
+def load_rows(manifests: Path) -> list[dict[str, Any]]:
+    """Rows of `<manifests>/{train,valid,test}.parquet` (a missing split is simply empty)."""
+    if not manifests.is_dir():
+        raise SystemExit(f"prepare: manifests directory {manifests} does not exist (run ingest and filter first)")
+    rows: list[dict[str, Any]] = []
+    found = [manifests / f"{s}.parquet" for s in SPLITS if (manifests / f"{s}.parquet").exists()]
+    if not found:
+        raise SystemExit(f"prepare: no {{train,valid,test}}.parquet in {manifests}")
+    for path in found:
+        for i, row in enumerate(read_manifest(path)):
+            if row.get("split") not in SPLITS:
+                raise SystemExit(f"prepare: {path} row {i} (key {row.get('key')!r}): bad split {row.get('split')!r}")
+            rows.append(row)
+    return rows
+
+
+def is_complete(out: Path, plan: dict) -> bool:
+    """A shard needs no work when its part record matches the plan and the tar's checksum."""
+    from audiogen.shards import sha256_file
+
+    part = read_part(out, plan["name"])
+    if part is None or part.get("plan_hash") != plan["plan_hash"]:
+        return False
+    tar = out / plan["name"]
+    if part["sha256"] is None:
+        return not tar.exists()
+    return tar.exists() and tar.stat().st_size == part["bytes"] and sha256_file(tar) == part["sha256"]
+
+
+def clean_stale(out: Path, names: set[str]) -> int:
+    """Remove temporaries of killed runs and shards/parts the plan no longer has; returns how many."""
+    from audiogen.shards import SHARD_RE
+
+    removed = 0
+    for p in list(out.glob("*.tmp")) + list((out / PARTS_DIR).glob("*.tmp")):
+        p.unlink(missing_ok=True)
+        removed += 1
+    for p in out.glob("*.tar"):
+        if SHARD_RE.match(p.name) and p.name not in names:
+            p.unlink()
+            removed += 1
+    for p in (out / PARTS_DIR).glob("*.json"):
+        if p.name[: -len(".json")] not in names:
+            p.unlink()
+            removed += 1
+    return removed
+
+
+def run_shards(plans: list[dict], cfg: PrepareConfig, out: Path) -> None:
+    """Build the given shards as a Ray Data job, one task per shard, with a progress bar."""
+    import ray
+    from tqdm import tqdm
+
+    init_ray()
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # our bar counts shards; Ray's would count blocks
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    cfg_dict = cfg.to_dict()
+    items = [{"plan": json.dumps(p, sort_keys=True, default=str)} for p in plans]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+
+    def build(item: dict) -> dict:
+        record = build_shard(json.loads(item["plan"]), PrepareConfig.from_dict(cfg_dict), out)
+        return {"name": record["name"], "clips": record["clips"]}
+
+    workers = min(cfg.workers, len(plans)) if cfg.workers else None
+    ds = ds.map(build, num_cpus=1, compute=ray.data.TaskPoolStrategy(size=workers))
+    with tqdm(total=len(plans), desc="prepare shards", unit="shard") as bar:
+        for _ in ds.iter_rows():
+            bar.update(1)
+
+
+def summarise(parts: list[dict], plan_rejects: list[dict], cfg: PrepareConfig,
+              rows_in: int) -> dict[str, Any]:
+    """stats.json: counts and hours per split and corpus, reject reasons (deterministic)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        g = groups.setdefault(f"{part['split']}/{part['corpus']}", {"clips": 0, "hours": 0.0, "shards": 0, "bytes": 0})
+        g["clips"] += part["clips"]
+        g["hours"] += part["seconds"] / 3600
+        g["shards"] += part["clips"] > 0
+        g["bytes"] += part["bytes"]
+    for g in groups.values():
+        g["hours"] = round(g["hours"], 4)
+    rejects = plan_rejects + [r for p in parts for r in p["rejects"]]
+    clips = sum(p["clips"] for p in parts)
+    return {
+        "rows": rows_in,
+        "rows_without_clips": len(plan_rejects) + sum(p["rows_without_clips"] for p in parts),
+        "clips": clips,
+        "hours": round(sum(p["seconds"] for p in parts) / 3600, 4),
+        "shards": sum(p["clips"] > 0 for p in parts),
+        "bytes": sum(p["bytes"] for p in parts),
+        "by_split_corpus": groups,
+        "rejects": dict(sorted(Counter(r["reason"] for r in rejects).items())),
+        "tail_seconds_dropped": round(sum(p["tail_seconds_dropped"] for p in parts), 3),
+        "clips_without_caption": sum(p["clips_without_caption"] for p in parts),
+        "sample_rate": cfg.sample_rate,
+        "resampler": cfg.resampler,
+    }
+
+
+def prepare(manifests: str | Path, out: str | Path, cfg: PrepareConfig, force: bool = False,
+            metrics: str | Path | None = None) -> dict[str, Any]:
+    """Run the stage; returns stats. Exits non-zero when rejects pass `max_reject_fraction`.
+    `metrics`: a second copy of stats.json outside `out` (DVC forbids a metrics file inside a
+    directory output)."""
+    manifests, out = Path(manifests), Path(out)
+    start = time.time()
+    rows = load_rows(manifests)
+    code = code_version()
+    plans, plan_rejects = make_plan(rows, cfg, code)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_stale(out, {p["name"] for p in plans})
+    todo = plans if force else [p for p in plans if not is_complete(out, p)]
+    log.info("prepare: %d rows → %d planned shards, %d to build, %d complete", len(rows), len(plans),
+             len(todo), len(plans) - len(todo))
+    if todo:
+        run_shards(todo, cfg, out)
+
+    parts = []
+    for plan in plans:
+        part = read_part(out, plan["name"])
+        if part is None or part["plan_hash"] != plan["plan_hash"]:
+            raise SystemExit(f"prepare: shard {plan['name']} was not built (see the Ray task errors above)")
+        parts.append(part)
+    index = {
+        "shards": [{k: p[k] for k in ("name", "split", "corpus", "clips", "seconds", "bytes", "sha256")}
+                   for p in parts if p["clips"] > 0],
+        "params": cfg.output_params(),
+        "code_version": code,
+        "sample_rate": cfg.sample_rate,
+        "format": {"audio": "flac", "subtype": "PCM_16", "channels": 1},
+    }
+    write_json(index, out / "shards.json")
+    rejects = plan_rejects + [r for p in parts for r in p["rejects"]]
+    write_rejects(rejects, out / "rejects.jsonl")
+    stats = summarise(parts, plan_rejects, cfg, len(rows))
+    write_json(stats, out / "stats.json")
+    if metrics:
+        write_json(stats, metrics)
+    log.info("prepare: %d clips (%.2f h) in %d shards from %d rows; %d rejects %s; %d shards built, %d skipped; "
+             "%.1f s → %s", stats["clips"], stats["hours"], stats["shards"], len(rows), len(rejects),
+             stats["rejects"] or "", len(todo), len(plans) - len(todo), time.time() - start, out)
+    check_reject_fraction(STAGE, stats["rows_without_clips"], len(rows), cfg.max_reject_fraction)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    defaults = PrepareConfig.from_dict(load_params("prepare"))
+    p = argparse.ArgumentParser(prog="python -m pipeline.prepare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--manifests", default="data/manifests/filtered", help="dir with {train,valid,test}.parquet")
+    p.add_argument("--out", default="data/shards/audio", help="output dir for shards, shards.json, stats, rejects")
+    p.add_argument("--resampler", choices=("soxr", "resampy"), default=defaults.resampler)
+    p.add_argument("--segment-s", type=float, default=defaults.segment_s)
+    p.add_argument("--min-segment-s", type=float, default=defaults.min_segment_s)
+    p.add_argument("--shard-mb", type=float, default=defaults.shard_mb)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--workers", type=int, default=defaults.workers, help="concurrent shard tasks (default: all CPUs)")
+    p.add_argument("--metrics", default=None, help="also write stats.json here (the DVC metrics file)")
+    p.add_argument("--force", action="store_true", help="rebuild every shard, even complete ones")
+    a = p.parse_args(argv)
+    cfg = defaults
+    cfg.resampler, cfg.segment_s, cfg.min_segment_s = a.resampler, a.segment_s, a.min_segment_s
+    cfg.shard_mb, cfg.seed, cfg.workers = a.shard_mb, a.seed, a.workers
+    cfg.validate()
+    prepare(a.manifests, a.out, cfg, force=a.force, metrics=a.metrics)
+
+
+if __name__ == "__main__":
+    main()

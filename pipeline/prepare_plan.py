@@ -1,0 +1,166 @@
+"""The prepare stage's configuration and its up-front plan: which manifest row goes to which shard.
+
+The plan is computed from the manifests alone (durations, keys, seed), before any audio is read, so
+every shard is an independent unit of work: it can run anywhere on a Ray cluster, be skipped when
+already complete, and be rebuilt alone. Shards are per (split, corpus); inside a group rows are in
+a stable seeded order (sha256 of `seed:key`), and a new shard starts when the next row's estimated
+size would pass `shard_mb`. The estimate is the row's kept seconds as 16 kHz PCM_16 (32 kB/s): an
+upper bound, so the FLAC shards come out smaller (typically 40-70 % of `shard_mb`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiogen.shards import KEY_RE, shard_name
+from audiogen.text import CaptionConfig
+
+STAGE = "prepare"
+CODE_FILES = ("audiogen/audio.py", "audiogen/text.py", "audiogen/shards.py",
+              "pipeline/prepare.py", "pipeline/prepare_plan.py", "pipeline/prepare_shard.py")
+
+
+@dataclass
+class PrepareConfig:
+    """params.yaml `prepare:` (every field optional there; these are the defaults)."""
+
+    sample_rate: int = 16000
+    resampler: str = "soxr"  # soxr (HQ) | resampy (kaiser_best)
+    segment_s: float = 10.0  # clip length
+    min_segment_s: float = 1.0  # shortest clip kept (a row's tail, or a whole short row)
+    shard_mb: float = 100.0  # target shard size, as 16-bit PCM (FLAC shards are smaller)
+    seed: int = 0  # clip order inside shards
+    silence_dbfs: float = -70.0  # a clip whose peak is below this is digital silence
+    clip_level: float = 0.999  # |x| at or above this counts as clipped (before downmix/resample)
+    max_clip_fraction: float = 0.01  # more clipped samples than this → reject `clipping`
+    max_reject_fraction: float = 0.5  # of manifest rows yielding no clip; above it the stage fails
+    workers: int | None = None  # concurrent shard tasks; null = every CPU Ray has
+    captions: CaptionConfig = field(default_factory=CaptionConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "PrepareConfig":
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"params.yaml prepare: unknown key(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        d["captions"] = CaptionConfig.from_dict(d.get("captions"))
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.resampler not in ("soxr", "resampy"):
+            raise ValueError(f"prepare.resampler must be soxr or resampy, got {self.resampler!r}")
+        if not 0 < self.min_segment_s <= self.segment_s:
+            raise ValueError(f"prepare: need 0 < min_segment_s ({self.min_segment_s}) <= segment_s ({self.segment_s})")
+        if self.shard_mb <= 0:
+            raise ValueError("prepare.shard_mb must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def output_params(self) -> dict[str, Any]:
+        """The params that change shard bytes (not `workers`, nor the reject gate)."""
+        d = self.to_dict()
+        d.pop("workers")
+        d.pop("max_reject_fraction")
+        return d
+
+
+def code_version() -> dict[str, str]:
+    """What built the shards: a digest of the code that decides their bytes, and library versions."""
+    import numpy
+    import resampy
+    import simplemma
+    import soundfile
+    import soxr
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("audiogen")
+    except PackageNotFoundError:
+        package = "0"
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for rel in CODE_FILES:
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes() + b"\0")
+    return {
+        "audiogen": package,
+        "source_sha256": h.hexdigest()[:16],
+        "libsndfile": soundfile.__libsndfile_version__,
+        "numpy": numpy.__version__,
+        "resampy": resampy.__version__,
+        "simplemma": getattr(simplemma, "__version__", "?"),
+        "soxr": soxr.__version__,
+    }
+
+
+def order_key(seed: int, key: str) -> str:
+    return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+
+
+def estimated_seconds(row: dict[str, Any], cfg: PrepareConfig) -> float:
+    """Seconds of clips a row should yield, from the manifest alone (no audio read)."""
+    dur = row.get("duration_s")
+    if dur is None and row.get("file_duration_s") is not None:
+        dur = row["file_duration_s"] - (row.get("offset_s") or 0.0)
+    if dur is None or not math.isfinite(dur):
+        dur = cfg.segment_s  # unknown: assume one full clip
+    full, tail = divmod(max(0.0, dur), cfg.segment_s)
+    return full * cfg.segment_s + (tail if tail >= cfg.min_segment_s else 0.0)
+
+
+def corpus_slug(corpus: str) -> str:
+    """Shard names split on '-', so a corpus name keeps `[a-z0-9_]` only."""
+    return re.sub(r"[^a-z0-9_]+", "_", (corpus or "unknown").lower()).strip("_") or "unknown"
+
+
+def make_plan(rows: list[dict[str, Any]], cfg: PrepareConfig, code: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """Manifest rows → (shard plans, rejects). A plan: `{"name", "split", "corpus", "rows", "plan_hash"}`;
+    rows with an invalid or duplicate key are rejected here (they would break the shard format)."""
+    rejects: list[dict] = []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    seen: set[str] = set()
+    for row in sorted(rows, key=lambda r: str(r.get("key"))):
+        key, source = row.get("key"), row.get("source") or row.get("audio_path") or "?"
+        reason = None
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            reason, detail = "bad_key", f"key {key!r} is not lowercase [a-z0-9_-]"
+        elif key in seen:
+            reason, detail = "duplicate_key", f"key {key!r} appears more than once in the manifests"
+        elif not row.get("audio_path"):
+            reason, detail = "undecodable", "row has no audio_path"
+        if reason:
+            rejects.append({"stage": STAGE, "reason": reason, "source": source, "key": key,
+                            "detail": detail, "corpus": row.get("corpus")})
+            continue
+        seen.add(key)
+        groups.setdefault((row["split"], corpus_slug(row["corpus"])), []).append(row)
+
+    budget = cfg.shard_mb * 1e6
+    per_second = cfg.sample_rate * 2
+    params = cfg.output_params()
+    plans: list[dict] = []
+    for (split, corpus), group in sorted(groups.items()):
+        group.sort(key=lambda r: order_key(cfg.seed, r["key"]))
+        shards: list[list[dict]] = [[]]
+        size = 0.0
+        for row in group:
+            est = estimated_seconds(row, cfg) * per_second
+            if shards[-1] and size + est > budget:
+                shards.append([])
+                size = 0.0
+            shards[-1].append(row)
+            size += est
+        for n, shard_rows in enumerate(shards):
+            name = shard_name(split, corpus, n)
+            digest = hashlib.sha256(json.dumps({"name": name, "rows": shard_rows, "params": params, "code": code},
+                                               sort_keys=True, default=str).encode()).hexdigest()
+            plans.append({"name": name, "split": split, "corpus": corpus, "rows": shard_rows, "plan_hash": digest})
+    return plans, rejects
