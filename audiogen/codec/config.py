@@ -1,0 +1,153 @@
+"""Typed configs for the codec: the model (`CodecConfig`, with named presets), the losses
+(`LossConfig`) and the training loop (`TrainConfig`). All are plain dataclasses that round-trip
+through dicts (config.json, params.yaml `codec:` section)."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Everything needed to rebuild a codec. `strides` are in encoder order (first is applied to the
+    waveform); the frame rate is `sample_rate / prod(strides)`."""
+
+    sample_rate: int = 16000
+    channels: int = 1
+    n_filters: int = 32            # channels of the first conv; doubled at every downsampling block
+    strides: tuple[int, ...] = (2, 2, 2, 4)
+    dimension: int = 128           # latent (and codebook vector) size
+    n_residual_layers: int = 1
+    residual_kernel_size: int = 3
+    kernel_size: int = 7           # first conv
+    last_kernel_size: int = 7      # last conv of encoder and decoder
+    lstm_layers: int = 2
+    compress: int = 2              # residual unit bottleneck: hidden = dim // compress
+    num_codebooks: int = 1
+    codebook_size: int = 2048
+    ema_decay: float = 0.99
+    kmeans_iters: int = 10
+    dead_code_threshold: float = 2.0  # EMA count below which a code is replaced by an encoder output
+    epsilon: float = 1e-5
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["strides"] = list(self.strides)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CodecConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown codec config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "strides" in d:
+            d["strides"] = tuple(int(s) for s in d["strides"])
+        return cls(**d)
+
+
+PRESETS: dict[str, CodecConfig] = {
+    # Paper, single stream: ×32 → 500 Hz at 16 kHz, one codebook of 2048.
+    "paper": CodecConfig(strides=(2, 2, 2, 4), n_filters=32, num_codebooks=1, codebook_size=2048),
+    # Paper multi-stream (Table 2): k residual codebooks of 2048/k at k× the stride.
+    "paper-2stream": CodecConfig(strides=(2, 2, 4, 4), n_filters=32, num_codebooks=2, codebook_size=1024),
+    "paper-4stream": CodecConfig(strides=(2, 4, 4, 4), n_filters=32, num_codebooks=4, codebook_size=512),
+    # Released AudioGen v2 (audiocraft): 50 Hz, RVQ 4×2048, dimension 128, 64 filters.
+    "audiocraft": CodecConfig(strides=(2, 4, 5, 8), n_filters=64, dimension=128, num_codebooks=4,
+                              codebook_size=2048),
+    # Tests and the demo: 125 Hz, 2×128, a few thousand parameters per layer; trains on a CPU.
+    "tiny": CodecConfig(strides=(4, 4, 8), n_filters=8, dimension=32, num_codebooks=2, codebook_size=128,
+                        lstm_layers=1, kmeans_iters=5),
+}
+
+
+def preset(name: str, **overrides: Any) -> CodecConfig:
+    """A preset by name, with field overrides (e.g. `preset("paper", codebook_size=1024)`)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown codec preset {name!r}; choose one of {sorted(PRESETS)}")
+    if "strides" in overrides:
+        overrides["strides"] = tuple(int(s) for s in overrides["strides"])
+    return replace(PRESETS[name], **overrides)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Generator loss weights (reference: adv 4, feat 4, mel 2, L1 0.1) and loss shapes."""
+
+    l1: float = 0.1
+    mel: float = 2.0
+    adv: float = 4.0
+    feat: float = 4.0
+    commit: float = 1.0            # added outside the balancer (it does not flow through the output)
+    balancer: bool = True          # scale each loss's gradient at the output by its weight share
+    balancer_ema: float = 0.999
+    mel_bins: int = 64
+    mel_min_exp: int = 5           # windows 2**i for i in mel_min_exp..mel_max_exp (inclusive)
+    mel_max_exp: int = 11
+    mel_alphas: bool = True        # L2 (log-mel) term weighted by sqrt(2**i - 1) (EnCodec)
+    disc_filters: int = 32
+    disc_n_ffts: tuple[int, ...] = (1024, 2048, 512, 256, 128)
+
+    @property
+    def uses_discriminator(self) -> bool:
+        return self.adv > 0 or self.feat > 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop. `num_workers` > 0 runs it under Ray Train (DDP) with that many workers;
+    0 runs it in this process."""
+
+    preset: str = "tiny"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    losses: LossConfig = field(default_factory=LossConfig)
+    segment_s: float = 1.0
+    batch_size: int = 8            # per worker
+    steps: int = 2000
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    seed: int = 0
+    checkpoint_every: int = 500
+    valid_every: int = 250
+    valid_clips: int = 16
+    valid_segment_s: float = 2.0
+    loader_workers: int = 0        # torch DataLoader worker processes per training worker
+    num_workers: int = 0           # Ray Train workers (0: no Ray)
+    use_gpu: bool = False
+
+    def codec_config(self) -> CodecConfig:
+        return preset(self.preset, **dict(self.overrides))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        d["losses"]["disc_n_ffts"] = list(self.losses.disc_n_ffts)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown codec train keys: {sorted(unknown)}")
+        d = dict(d)
+        losses = dict(d.pop("losses", None) or {})
+        lknown = {f.name for f in fields(LossConfig)}
+        if set(losses) - lknown:
+            raise ValueError(f"unknown codec.losses keys: {sorted(set(losses) - lknown)}")
+        if "disc_n_ffts" in losses:
+            losses["disc_n_ffts"] = tuple(int(n) for n in losses["disc_n_ffts"])
+        if "betas" in d:
+            d["betas"] = tuple(float(b) for b in d["betas"])
+        d["overrides"] = dict(d.get("overrides") or {})
+        return cls(losses=LossConfig(**losses), **d)

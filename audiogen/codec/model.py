@@ -1,0 +1,140 @@
+"""The codec: SEANet encoder → residual VQ → SEANet decoder, and its checkpoint format.
+
+API (what the tokenizer and the LM use):
+    codec = Codec.from_pretrained(dir)          # config.json + model.safetensors, eval mode
+    codes = codec.encode(wav)                   # [B, 1, T] float → [B, K, ceil(T / hop)] int64
+    wav = codec.decode(codes)                   # [B, K, T'] → [B, 1, T' · hop] float
+    codes = codec.encode_clips([a, b, ...])     # 1-D clips of any lengths → [K, num_frames(len)] each
+    codec.frame_rate, .num_codebooks, .cardinality, .sample_rate, .hop_length, .num_frames(n)
+    codec.save_pretrained(dir)
+
+Batching never changes codes: the encoder is causal and the quantiser per frame, so a clip
+right-padded with zeros (to a multiple of hop, or inside a longer batch) gives exactly the codes it
+gives alone for its first `num_frames(len)` frames; `encode_clips` does that padding and cropping.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from audiogen.codec.config import CodecConfig
+from audiogen.codec.quantizer import ResidualVQ
+from audiogen.codec.seanet import SEANetDecoder, SEANetEncoder
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT = "audiogen-codec/1"
+
+
+class Codec(nn.Module):
+    def __init__(self, config: CodecConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = SEANetEncoder(config)
+        self.quantizer = ResidualVQ(config)
+        self.decoder = SEANetDecoder(config)
+
+    # --- properties the tokenizer and the LM rely on -------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def frame_rate(self) -> float:
+        return self.config.frame_rate
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.config.num_codebooks
+
+    @property
+    def cardinality(self) -> int:
+        return self.config.codebook_size
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames `encode` gives for a clip of `num_samples`: ceil(num_samples / hop)."""
+        return math.ceil(num_samples / self.hop_length)
+
+    # --- training forward --------------------------------------------------------------------
+    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+        if wav.dim() != 3 or wav.shape[1] != self.config.channels:
+            raise ValueError(f"expected wav [B, {self.config.channels}, T], got {tuple(wav.shape)}")
+        extra = (-wav.shape[-1]) % self.hop_length
+        return F.pad(wav, (0, extra)) if extra else wav
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`[B, 1, T]` → (reconstruction `[B, 1, T]`, codes `[B, K, T']`, commitment loss scalar).
+        In train mode the codebooks update (EMA, k-means on the first call)."""
+        t = wav.shape[-1]
+        z = self.encoder(self._pad(wav))
+        q, codes, commit = self.quantizer(z)
+        return self.decoder(q)[..., :t], codes, commit
+
+    # --- inference ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """`[B, 1, T]` float in [-1, 1] at `sample_rate` → codes `[B, K, ceil(T / hop)]` int64.
+        Right-pads with zeros to a multiple of hop. Call in eval mode for stable codebooks."""
+        return self.quantizer.encode(self.encoder(self._pad(wav)))
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes `[B, K, T']` (any integer dtype) → waveform `[B, 1, T' · hop]`."""
+        return self.decoder(self.quantizer.decode(codes.long()))
+
+    @torch.no_grad()
+    def encode_clips(self, clips: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """1-D clips `[T_i]` of any lengths, batched together (zero right-padding) → one
+        `[K, num_frames(T_i)]` int64 tensor per clip, equal to encoding each clip alone."""
+        if not clips:
+            return []
+        longest = max(int(c.shape[-1]) for c in clips)
+        device = next(self.parameters()).device
+        batch = torch.zeros(len(clips), 1, longest, device=device)
+        for i, c in enumerate(clips):
+            batch[i, 0, : c.shape[-1]] = c.to(device=device, dtype=batch.dtype)
+        codes = self.encode(batch)
+        return [codes[i, :, : self.num_frames(int(c.shape[-1]))] for i, c in enumerate(clips)]
+
+    # --- checkpoint format (DESIGN.md "Checkpoints") ----------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write `config.json` and `model.safetensors` (atomically: temp names, then rename)."""
+        from safetensors.torch import save_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        tmp = d / f".{WEIGHTS_NAME}.{os.getpid()}.tmp"
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+        os.replace(tmp, d / WEIGHTS_NAME)
+        cfg = {"format": FORMAT, "codec": self.config.to_dict()}
+        tmp = d / f".{CONFIG_NAME}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, d / CONFIG_NAME)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "Codec":
+        """Load a checkpoint directory; the model comes back in eval mode."""
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        try:
+            meta = json.loads((d / CONFIG_NAME).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{d / CONFIG_NAME}: not a codec checkpoint (no {CONFIG_NAME})") from None
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{d / CONFIG_NAME}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        model = cls(CodecConfig.from_dict(meta["codec"]))
+        model.load_state_dict(load_file(str(d / WEIGHTS_NAME), device="cpu"))
+        return model.to(device).eval()
