@@ -36,13 +36,20 @@ def init_ray(num_cpus: int | None = None) -> None:
     # Ray Data prints a progress bar per operator; keep them, but not the per-task logs.
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
+        return
+    try:
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
             log_to_driver=False,
             object_store_memory=int(os.environ.get("AUDIOGEN_RAY_OBJECT_STORE", 512 * 1024**2)),
         )
+    except ValueError as err:
+        # ray.init() joins a cluster that `ray start` left on this machine (the `ray submit`
+        # case), and then refuses resource arguments: join it as it is.
+        if "existing cluster" not in str(err):
+            raise
+        ray.init(log_to_driver=False)
 
 
 def check_reject_fraction(stage: str, rejected: int, total: int, max_fraction: float) -> None:

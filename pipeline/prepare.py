@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import time
 from collections import Counter
@@ -90,8 +91,11 @@ def run_shards(plans: list[dict], cfg: PrepareConfig, out: Path) -> None:
     items = [{"plan": json.dumps(p, sort_keys=True, default=str)} for p in plans]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
 
+    out = Path(out).resolve()  # workers joined to a running cluster do not share our cwd
+    base_dir = os.getcwd()
+
     def build(item: dict) -> dict:
-        record = build_shard(json.loads(item["plan"]), PrepareConfig.from_dict(cfg_dict), out)
+        record = build_shard(json.loads(item["plan"]), PrepareConfig.from_dict(cfg_dict), out, base_dir)
         return {"name": record["name"], "clips": record["clips"]}
 
     workers = min(cfg.workers, len(plans)) if cfg.workers else None

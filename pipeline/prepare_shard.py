@@ -51,7 +51,7 @@ def clip_meta(row: dict, cfg: PrepareConfig, index: int, offset_s: float, pcm: n
     return meta
 
 
-def process_row(row: dict, cfg: PrepareConfig) -> tuple[list[tuple[str, dict[str, bytes], dict]], list[dict], float]:
+def process_row(row: dict, cfg: PrepareConfig, base_dir: str = "") -> tuple[list[tuple[str, dict[str, bytes], dict]], list[dict], float]:
     """One manifest row → (clips `(key, {"flac", "json"}, meta)`, rejects, seconds of tail dropped).
 
     Row-level failures (undecodable, empty, too short) reject the whole row and keep none of its
@@ -60,7 +60,10 @@ def process_row(row: dict, cfg: PrepareConfig) -> tuple[list[tuple[str, dict[str
     offset = float(row.get("offset_s") or 0.0)
     try:
         tail = 0.0
-        for w in audio.iter_windows(row["audio_path"], offset, row.get("duration_s"), cfg.segment_s,
+        # Relative paths are relative to the driver's working directory (the repo root), which
+        # a Ray worker joined to a running cluster does not share: `base_dir` carries it.
+        path = os.path.join(base_dir, row["audio_path"])
+        for w in audio.iter_windows(path, offset, row.get("duration_s"), cfg.segment_s,
                                     cfg.min_segment_s, cfg.sample_rate):
             tail = (w.window_end - w.core_end) / w.sample_rate
             key = f"{row['key']}-{w.index}"
@@ -92,10 +95,10 @@ def process_row(row: dict, cfg: PrepareConfig) -> tuple[list[tuple[str, dict[str
     return clips, rejects, tail
 
 
-def iter_clips(plan: dict, cfg: PrepareConfig, record: dict) -> Iterator[tuple[str, dict[str, bytes]]]:
+def iter_clips(plan: dict, cfg: PrepareConfig, record: dict, base_dir: str = "") -> Iterator[tuple[str, dict[str, bytes]]]:
     """Clips of a plan in order, filling `record` (counts, seconds, rejects) as a side effect."""
     for row in plan["rows"]:
-        clips, rejects, tail = process_row(row, cfg)
+        clips, rejects, tail = process_row(row, cfg, base_dir)
         record["rejects"].extend(rejects)
         record["tail_seconds_dropped"] += tail
         record["rows_without_clips"] += not clips
@@ -106,7 +109,7 @@ def iter_clips(plan: dict, cfg: PrepareConfig, record: dict) -> Iterator[tuple[s
             yield key, members
 
 
-def build_shard(plan: dict, cfg: PrepareConfig, out_dir: str | Path) -> dict:
+def build_shard(plan: dict, cfg: PrepareConfig, out_dir: str | Path, base_dir: str = "") -> dict:
     """Write one planned shard and its part record; returns the record (JSON-safe)."""
     out_dir = Path(out_dir)
     record = {"name": plan["name"], "split": plan["split"], "corpus": plan["corpus"], "plan_hash": plan["plan_hash"],
@@ -115,7 +118,7 @@ def build_shard(plan: dict, cfg: PrepareConfig, out_dir: str | Path) -> dict:
     path = out_dir / plan["name"]
     writer: ShardWriter | None = None
     try:
-        for key, members in iter_clips(plan, cfg, record):
+        for key, members in iter_clips(plan, cfg, record, base_dir):
             writer = writer or ShardWriter(path)
             writer.write(key, members)
         if writer is not None:
