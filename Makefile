@@ -25,7 +25,7 @@ install: $(STAMP)
 # The whole data chain on the embedded demo corpora (no download): dvc repro runs every stage.
 demo: install
 	test -d .dvc || dvc init -q
-	dvc repro
+	$(BIN)/python -m pipeline.with_ray dvc repro
 	@$(BIN)/python -m pipeline.summary
 
 test: install

@@ -24,6 +24,7 @@ Adapter = Callable[[Path, dict[str, Any]], Iterator["ManifestRow | Reject"]]
 _REGISTRY: dict[str, Adapter] = {}
 
 _KEY_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+MAX_ID_CHARS = 48
 
 
 def register(name: str) -> Callable[[Adapter], Adapter]:
@@ -64,7 +65,9 @@ def make_key(corpus: str, source_id: str) -> str:
     sources never share a key.
     """
     safe = _KEY_UNSAFE.sub("_", source_id.lower()).strip("_") or "x"
-    safe = re.sub(r"_{2,}", "_", safe)[:80]
+    # Keep keys short enough for plain USTAR tar member names (100 bytes) once a segment index and
+    # `.codes.npy` are added; keep the tail, where a path's file name (the informative part) is.
+    safe = re.sub(r"_{2,}", "_", safe)[-MAX_ID_CHARS:].strip("_") or "x"
     key = f"{corpus}-{safe}"
     if safe != source_id:
         key += "-" + short_hash(source_id)
