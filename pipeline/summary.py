@@ -1,19 +1,25 @@
 """`python -m pipeline.summary`: what the last `dvc repro` produced, in a few lines.
 
-Reads the stats.json each stage writes (missing stages are skipped), so `make demo` ends with a
-readable account of rows, hours, coverage and rejects rather than a wall of logs.
+Reads the stats each stage writes (stages not run yet are skipped), so `make demo` ends with a
+readable account of rows, coverage, drops, shards and the codec's reconstruction quality rather
+than a wall of logs.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 
-def _load(path: Path) -> dict | None:
+def _load(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _counts(d: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted((d or {}).items())) or "none"
 
 
 def ingest_lines(manifests: Path) -> list[str]:
@@ -22,29 +28,41 @@ def ingest_lines(manifests: Path) -> list[str]:
         if stats_path.parent.name == "filtered":
             continue
         s = _load(stats_path) or {}
-        rejects = s.get("rejects", {}) or {}
         lines.append(
-            f"  ingest  {stats_path.parent.name:<20} rows {s.get('rows', '?'):>5}  coverage "
-            f"{100 * float(s.get('coverage', 0) or 0):5.1f}%  hours {float(s.get('hours', 0) or 0):6.3f}  "
-            f"rejects {sum(rejects.values()) if isinstance(rejects, dict) else rejects}"
+            f"  ingest   {stats_path.parent.name:<19} {s.get('rows', 0):>6} rows  "
+            f"{100 * float(s.get('coverage') or 0):5.1f}% coverage  {float(s.get('hours') or 0):8.3f} h  "
+            f"rejects: {_counts(s.get('rejects'))}"
         )
     return lines
 
 
+def filter_lines(stats: dict[str, Any]) -> list[str]:
+    rows, hours = stats.get("rows_out", {}), stats.get("hours_out", {})
+    split_text = ", ".join(f"{s} {rows.get(s, 0)} rows / {float(hours.get(s, 0)):.3f} h" for s in ("train", "valid", "test"))
+    return [f"  filter   {split_text}",
+            f"           dropped: {_counts(stats.get('drops_total'))} (speech mode {stats.get('speech_mode')})"]
+
+
 def main() -> None:
-    root = Path("data")
-    lines = ["audiogen demo summary"]
-    lines += ingest_lines(root / "manifests")
-    filtered = _load(root / "manifests" / "filtered" / "stats.json")
+    data = Path("data")
+    lines = ["audiogen pipeline summary"]
+    lines += ingest_lines(data / "manifests")
+    filtered = _load(data / "manifests" / "filtered" / "stats.json")
     if filtered:
-        lines.append(f"  filter  {json.dumps(filtered.get('rows_out', filtered.get('rows', {})), sort_keys=True)}")
-        lines.append(f"          drops {json.dumps(filtered.get('drops', {}), sort_keys=True)}")
-    for name, path in (("prepare", root / "shards" / "audio" / "stats.json"),
-                       ("tokens", root / "shards" / "tokens" / "stats.json"),
-                       ("codec", Path("models") / "codec" / "metrics.json")):
-        s = _load(path)
-        if s:
-            lines.append(f"  {name:<7} {json.dumps(s, sort_keys=True)[:300]}")
+        lines += filter_lines(filtered)
+    prepared = _load(Path("reports") / "prepare" / "stats.json") or _load(data / "shards" / "audio" / "stats.json")
+    if prepared:
+        lines.append(f"  prepare  {prepared.get('clips', 0)} clips, {float(prepared.get('hours') or 0):.3f} h in "
+                     f"{prepared.get('shards', 0)} shards ({prepared.get('resampler')}); rejects: {_counts(prepared.get('rejects'))}")
+    codec = _load(Path("reports") / "codec" / "metrics.json")
+    if codec:
+        valid = codec.get("valid", {})
+        lines.append(f"  codec    step {codec.get('step')}: reconstruction SI-SNR {float(valid.get('si_snr', float('nan'))):.2f} dB, "
+                     f"mel distance {float(valid.get('mel_distance', float('nan'))):.3f} (validation clips)")
+    tokens = _load(data / "shards" / "tokens" / "stats.json")
+    if tokens:
+        lines.append(f"  tokenize {tokens.get('clips', 0)} clips, {tokens.get('frames', 0)} frames x {tokens.get('num_codebooks')} "
+                     f"codebooks at {tokens.get('frame_rate')} Hz in {tokens.get('shards', 0)} shards")
     print("\n".join(lines))
 
 
