@@ -66,14 +66,16 @@ class NamedFile:
         return self.start is not None
 
     def times_match(self, start_s: float, end_s: float | None) -> bool:
-        """Whether the name's times are the row's (within 1 ms, or the start truncated to whole
-        seconds, as many download scripts write `int(start)`)."""
+        """Whether the name's times are the row's: the start within 1 ms (or truncated to whole
+        seconds, as many download scripts write `int(start)`), the end within a second."""
         if self.start is None:
             return False
         for scale in self.scales:
             if not _close(self.start * scale, start_s, self.integral and scale == 1.0):
                 continue
-            if self.end is None or end_s is None or _close(self.end * scale, end_s, self.integral and scale == 1.0):
+            # The end only confirms: scripts truncate or round it (`174.000` for 174.666), and a
+            # file whose start is the row's is that segment.
+            if self.end is None or end_s is None or abs(self.end * scale - end_s) < 1.0:
                 return True
         return False
 

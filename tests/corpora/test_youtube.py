@@ -95,6 +95,8 @@ def test_prefers_times_that_match_and_never_takes_other_times(tmp_path):
     assert f"{UNDER_ID}_50_60.wav" in detail and "30-40" in detail
     # The end time is checked when both sides give one; truncated starts (int(30.6)) still match.
     assert index.match(DASH_ID, 30.0, 45.0).path.name == f"{DASH_ID}.wav"
+    # ... but a name whose end was truncated or rounded (`_40` for 40.666) is still the segment.
+    assert index.match(DASH_ID, 30.0, 40.666).path.name == f"{DASH_ID}_30_40.wav"
     assert index.match(DASH_ID, 30.6).cut
 
 
