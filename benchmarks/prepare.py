@@ -115,7 +115,7 @@ def ray_speedup(rows: list[dict], root: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=240.0, help="total input audio (30 s files)")
-    p.add_argument("--ray-seconds", type=float, default=1200.0, help="input audio for the Ray speed-up")
+    p.add_argument("--ray-seconds", type=float, default=3600.0, help="input audio for the Ray speed-up")
     p.add_argument("--out", default="benchmarks/results/prepare.json")
     a = p.parse_args()
     load_before = os.getloadavg()

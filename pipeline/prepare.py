@@ -86,6 +86,9 @@ def run_shards(plans: list[dict], cfg: PrepareConfig, out: Path) -> None:
     init_ray()
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # our bar counts shards; Ray's would count blocks
+    # The job is a single map operator: Ray Data's per-operator reservation (half the cluster by
+    # default) would cap it at one task on a 2-CPU machine and leave the other CPU idle.
+    ctx.op_resource_reservation_enabled = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     cfg_dict = cfg.to_dict()
     items = [{"plan": json.dumps(p, sort_keys=True, default=str)} for p in plans]
