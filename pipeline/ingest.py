@@ -94,19 +94,32 @@ def _reject(row: ManifestRow, reason: str, detail: str) -> Reject:
     return Reject(stage=STAGE, reason=reason, source=row.source, key=row.key, detail=detail, corpus=row.corpus)
 
 
+def _rename_corpus(item: ManifestRow | Reject, adapter_name: str, corpus: str) -> None:
+    """Give a row listed by another corpus's adapter this corpus's name and key prefix."""
+    item.corpus = corpus
+    if item.key and item.key.startswith(adapter_name + "-"):
+        item.key = corpus + item.key[len(adapter_name):]
+
+
 def list_corpus(corpus: str, root: Path, options: dict[str, Any]) -> tuple[list[ManifestRow], list[Reject]]:
     """Run the adapter; rows with a repeated key become `duplicate_key` rejects."""
     from tqdm import tqdm
 
     from pipeline.corpora.base import get_adapter
 
-    adapter = get_adapter(corpus)
+    # A user corpus names its adapter (`adapter: folder`); its rows then carry the corpus's own
+    # name, so two folders of sounds stay two corpora with their own keys and shards.
+    options = dict(options)
+    adapter_name = options.pop("adapter", None) or corpus
+    adapter = get_adapter(adapter_name)
     rows: list[ManifestRow] = []
     rejects: list[Reject] = []
     seen: dict[str, str] = {}
     try:
         for item in tqdm(adapter(root, options), desc=f"{corpus}: listing", unit=" rows", mininterval=1.0,
                          disable=None, file=sys.stderr):
+            if adapter_name != corpus:
+                _rename_corpus(item, adapter_name, corpus)
             if isinstance(item, Reject):
                 item.stage = item.stage or STAGE
                 item.corpus = item.corpus or corpus

@@ -201,3 +201,21 @@ def test_repo_params_section_is_valid():
     section = pipeline.common.load_params("ingest", Path(__file__).resolve().parents[1] / "params.yaml")
     config = ingest.IngestConfig.from_params(section)
     assert 0 <= config.max_reject_fraction <= 1 and config.probe_batch_size > 0
+
+
+def test_user_corpus_names_its_adapter(ray_local, params, tmp_path, capsys):
+    """`corpora.my_sounds: {adapter: folder, root: ...}`: the folder adapter lists the files, the
+    rows carry the user's corpus name and key prefix."""
+    root = tmp_path / "my_sounds"
+    write_tone(root / "rain on a tin roof.wav", 0.3)
+    (root / "rain on a tin roof.txt").write_text("Rain drumming on a tin roof\n", encoding="utf-8")
+    write_tone(root / "sub" / "kettle.wav", 0.3)
+    (root / "sub" / "kettle.txt").write_text("A kettle whistles\n", encoding="utf-8")
+    out = tmp_path / "out"
+    ingest.main(["--corpus", "my_sounds", "--root", str(root), "--out", str(out),
+                 "--options", json.dumps({"adapter": "folder"})])
+    rows = read_manifest(out / "manifest.parquet")
+    assert {r["corpus"] for r in rows} == {"my_sounds"}
+    assert all(r["key"].startswith("my_sounds-") for r in rows)
+    assert sorted(r["caption"] for r in rows) == ["A kettle whistles", "Rain drumming on a tin roof"]
+    assert capsys.readouterr().out.strip().startswith("my_sounds: 2 rows")
