@@ -88,6 +88,12 @@ class LossConfig:
     mel: float = 2.0
     adv: float = 4.0
     feat: float = 4.0
+    # Adversarial + feature-matching terms (and discriminator updates) start at this step, so the
+    # codec first learns from L1 + mel alone. Why: a fresh discriminator gives logits ~0 (hinge
+    # loss stuck at 2.0 for hundreds of steps on CPU demos), yet the balancer still scales adv +
+    # feat to 8/10 of the output gradient, and short runs get worse mel distance than at step 0.
+    # 0: adversarial from the start (EnCodec reference).
+    adv_start_step: int = 0
     commit: float = 1.0            # added outside the balancer (it does not flow through the output)
     balancer: bool = True          # scale each loss's gradient at the output by its weight share
     balancer_ema: float = 0.999

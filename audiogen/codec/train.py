@@ -94,7 +94,7 @@ class _Trainer:
         y, _, commit = self.codec_ddp(wav)
         metrics: dict[str, float] = {}
         losses = {"l1": l1_wave(y, wav), "mel": self.mel_loss(y, wav)}
-        if self.disc is not None:
+        if self.disc is not None and self.step >= L.adv_start_step:
             # Discriminator step on real and (detached) fake in one forward (one DDP reduction).
             self.disc.requires_grad_(True)
             logits, _ = self.disc_ddp(torch.cat([wav, y.detach()]))

@@ -117,3 +117,36 @@ def test_encode_rejects_wrong_shape():
     codec = Codec(preset("tiny")).eval()
     with pytest.raises(ValueError, match=r"\[B, 1, T\]"):
         codec.encode(torch.zeros(2, 1000))
+
+
+@pytest.mark.parametrize("name", ["tiny", "paper"])
+def test_encoder_decoder_time_alignment(name):
+    """Zero built-in delay: latent frame i sees input samples < (i + 1)·hop (and sample i·hop), and
+    output frame i (samples [i·hop, (i + 1)·hop)) depends on latent frames <= i, including frame i.
+    So output sample n can see input sample n: an identity reconstruction is reachable with no lag,
+    and a left/right cropping or padding mistake (an offset of >= 1 frame) breaks these bounds."""
+    torch.manual_seed(0)
+    codec = Codec(preset(name))
+    hop, frames = codec.hop_length, 6
+    x = torch.zeros(1, 1, frames * hop, requires_grad=True)
+    z = codec.encoder(x)
+    assert z.shape[-1] == frames
+    for i in (0, 3):
+        (g,) = torch.autograd.grad(z[0, :, i].sum(), x, retain_graph=True)
+        used = (g[0, 0].abs() > 0).nonzero().flatten()
+        assert int(used.max()) == (i + 1) * hop - 1          # causal, up to the end of its frame
+        assert g[0, 0, i * hop].abs() > 0                     # and it sees its own first sample
+    q = torch.zeros(1, codec.config.dimension, frames, requires_grad=True)
+    y = codec.decoder(q)
+    assert y.shape[-1] == frames * hop
+    for i in (0, 3):
+        (g,) = torch.autograd.grad(y[0, 0, i * hop: (i + 1) * hop].sum(), q, retain_graph=True)
+        used = (g[0].abs().sum(0) > 0).nonzero().flatten()
+        assert int(used.max()) == i                           # output frame i comes from latent frame i
+    # End to end (quantiser bypassed): output sample n depends on input sample n, not on later frames.
+    x2 = torch.zeros(1, 1, frames * hop, requires_grad=True)
+    y2 = codec.decoder(codec.encoder(x2))
+    for n in (0, 2 * hop + 5, frames * hop - 1):
+        (g,) = torch.autograd.grad(y2[0, 0, n], x2, retain_graph=True)
+        assert g[0, 0, n].abs() > 0
+        assert torch.all(g[0, 0, (n // hop + 1) * hop:] == 0)  # nothing past the end of its frame

@@ -112,3 +112,24 @@ def test_no_shards_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no audio shards"):
         main(["--params", str(_params(tmp_path)), "--shards", str(tmp_path), "--out", str(tmp_path / "o"),
               "--steps", "1"])
+
+
+def test_adversarial_terms_start_at_adv_start_step():
+    """Before `adv_start_step` the codec trains on L1 + mel only and the discriminator is frozen;
+    from that step on the discriminator steps and adv + feat join the generator loss."""
+    from audiogen.codec.config import TrainConfig
+    from audiogen.codec.train import _Trainer
+
+    torch.manual_seed(0)
+    cfg = TrainConfig.from_dict({"segment_s": 0.1, "batch_size": 2,
+                                 "losses": {"adv_start_step": 2, "disc_filters": 4, "disc_n_ffts": [256, 128]}})
+    tr = _Trainer(cfg, torch.device("cpu"))
+    disc0 = {k: v.clone() for k, v in tr.disc.state_dict().items()}
+    wav = 0.1 * torch.randn(2, 1, 1600)
+    for _ in range(2):
+        m = tr.train_step(wav)
+        assert set(m) == {"l1", "mel", "commit"}, m
+    assert all(torch.equal(v, tr.disc.state_dict()[k]) for k, v in disc0.items())
+    m = tr.train_step(wav)
+    assert {"disc", "adv", "feat"} <= set(m)
+    assert any(not torch.equal(v, tr.disc.state_dict()[k]) for k, v in disc0.items())
