@@ -25,7 +25,8 @@ from typing import Any
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
 from pipeline.manifest import SPLITS, read_manifest, write_json, write_rejects
 from pipeline.prepare_plan import STAGE, PrepareConfig, code_version, make_plan
-from pipeline.prepare_shard import PARTS_DIR, build_shard, read_part
+from pipeline.prepare_shard import build_shard
+from pipeline.shard_records import clean_stale, read_part, tar_matches
 
 log = logging.getLogger("audiogen.prepare")
 
@@ -47,35 +48,9 @@ def load_rows(manifests: Path) -> list[dict[str, Any]]:
 
 
 def is_complete(out: Path, plan: dict) -> bool:
-    """A shard needs no work when its part record matches the plan and the tar's checksum."""
-    from audiogen.shards import sha256_file
-
+    """A shard needs no work when its record matches the plan and the tar's checksum."""
     part = read_part(out, plan["name"])
-    if part is None or part.get("plan_hash") != plan["plan_hash"]:
-        return False
-    tar = out / plan["name"]
-    if part["sha256"] is None:
-        return not tar.exists()
-    return tar.exists() and tar.stat().st_size == part["bytes"] and sha256_file(tar) == part["sha256"]
-
-
-def clean_stale(out: Path, names: set[str]) -> int:
-    """Remove temporaries of killed runs and shards/parts the plan no longer has; returns how many."""
-    from audiogen.shards import SHARD_RE
-
-    removed = 0
-    for p in list(out.glob("*.tmp")) + list((out / PARTS_DIR).glob("*.tmp")):
-        p.unlink(missing_ok=True)
-        removed += 1
-    for p in out.glob("*.tar"):
-        if SHARD_RE.match(p.name) and p.name not in names:
-            p.unlink()
-            removed += 1
-    for p in (out / PARTS_DIR).glob("*.json"):
-        if p.name[: -len(".json")] not in names:
-            p.unlink()
-            removed += 1
-    return removed
+    return part is not None and part.get("plan_hash") == plan["plan_hash"] and tar_matches(out, plan["name"], part)
 
 
 def run_shards(plans: list[dict], cfg: PrepareConfig, out: Path) -> None:

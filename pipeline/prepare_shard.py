@@ -19,8 +19,8 @@ from audiogen import audio
 from audiogen.shards import ShardWriter
 from audiogen.text import normalize_caption, normalize_captions
 from pipeline.prepare_plan import STAGE, PrepareConfig
+from pipeline.shard_records import write_part
 
-PARTS_DIR = "_parts"
 # Manifest columns copied into each clip's json (offset/duration are replaced by the clip's own).
 META_COLUMNS = ("corpus", "split", "audio_path", "labels", "label_ids", "youtube_id", "license", "source")
 
@@ -134,22 +134,3 @@ def build_shard(plan: dict, cfg: PrepareConfig, out_dir: str | Path, base_dir: s
     record["tail_seconds_dropped"] = round(record["tail_seconds_dropped"], 6)
     write_part(out_dir, record)
     return record
-
-
-def part_path(out_dir: str | Path, name: str) -> Path:
-    return Path(out_dir) / PARTS_DIR / f"{name}.json"
-
-
-def write_part(out_dir: str | Path, record: dict) -> None:
-    path = part_path(out_dir, record["name"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_part(out_dir: str | Path, name: str) -> dict | None:
-    try:
-        return json.loads(part_path(out_dir, name).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None

@@ -57,8 +57,9 @@ from typing import Any  # noqa: E402
 
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging  # noqa: E402
 from pipeline.tokenize_config import STAGE, CodecInfo, TokenizeConfig  # noqa: E402
+from pipeline.shard_records import clean_stale, read_part  # noqa: E402
 from pipeline.tokenize_records import (  # noqa: E402
-    ShardJob, build_index, clean_stale, is_complete, plan_shards, read_part, summarise, write_token_shard,
+    ShardJob, build_index, is_complete, plan_shards, summarise, write_token_shard,
 )
 
 log = logging.getLogger("audiogen.tokenize")

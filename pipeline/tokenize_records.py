@@ -9,15 +9,14 @@ killed in between simply rebuilds that shard, with the same bytes.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.shard_records import read_part, tar_matches, write_part
 from pipeline.tokenize_config import STAGE, CodecInfo, TokenizeConfig
 
-PARTS_DIR = "_parts"
 FORMAT = {"codes": "npy", "dtype": "int16", "shape": "[K, T]", "meta": "json"}
 
 
@@ -52,55 +51,12 @@ def plan_shards(shards_dir: Path) -> list[ShardJob]:
     return jobs
 
 
-def part_path(out: Path, name: str) -> Path:
-    return out / PARTS_DIR / f"{name}.json"
-
-
-def read_part(out: Path, name: str) -> dict | None:
-    try:
-        return json.loads(part_path(out, name).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def write_part(out: Path, record: dict) -> None:
-    path = part_path(out, record["name"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def is_complete(out: Path, job: ShardJob, codec_sha256: str) -> bool:
     """True when the shard's record matches this source shard and codec and the tar's checksum."""
-    from audiogen.shards import sha256_file
-
     part = read_part(out, job.name)
     if not part or part.get("source_sha256") != job.source_sha256 or part.get("codec_sha256") != codec_sha256:
         return False
-    tar = out / job.name
-    if part.get("sha256") is None:  # every clip rejected: complete means no tar under this name
-        return not tar.exists()
-    return tar.exists() and tar.stat().st_size == part["bytes"] and sha256_file(tar) == part["sha256"]
-
-
-def clean_stale(out: Path, names: set[str]) -> int:
-    """Remove temporaries of killed runs, and token shards/records whose audio shard is gone."""
-    from audiogen.shards import SHARD_RE
-
-    removed = 0
-    for p in list(out.glob("*.tmp")) + list((out / PARTS_DIR).glob("*.tmp")):
-        p.unlink(missing_ok=True)
-        removed += 1
-    for p in out.glob("*.tar"):
-        if SHARD_RE.match(p.name) and p.name not in names:
-            p.unlink()
-            removed += 1
-    for p in (out / PARTS_DIR).glob("*.json"):
-        if p.name[: -len(".json")] not in names:
-            p.unlink()
-            removed += 1
-    return removed
+    return tar_matches(out, job.name, part)
 
 
 def _reject(job: ShardJob, key: str | None, error: str) -> dict[str, Any]:
