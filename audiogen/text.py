@@ -79,11 +79,16 @@ def strip_catalogue_noise(text: str) -> str:
         text = new
 
 
+# simplemma's known slips on sound-caption words (checked against its English dictionary).
+_LEMMA_FIXES = {"en": {"playing": "play"}}
+
+
 @lru_cache(maxsize=200_000)
 def _lemma(word: str, language: str) -> str:
     import simplemma
 
-    return simplemma.lemmatize(word, lang=language)
+    fixed = _LEMMA_FIXES.get(language, {}).get(word)
+    return fixed if fixed is not None else simplemma.lemmatize(word, lang=language)
 
 
 def paper_style(text: str, language: str = "en", extra_stop_words: Iterable[str] = ()) -> str:

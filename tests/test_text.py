@@ -31,6 +31,7 @@ def test_default_style(raw, expected):
     ("Dog, bark, park", "dog bark park"),
     ("Two cars were passing by 3 times", "car pass time"),
     ("Birds are chirping!!! - 2", "bird chirp"),
+    ("Children playing while a bell is ringing", "child play bell ring"),
 ])
 def test_paper_style_removes_stop_words_numbers_and_punctuation_and_lemmatises(raw, expected):
     assert normalize_caption(raw, PAPER) == expected
