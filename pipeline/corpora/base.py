@@ -93,6 +93,19 @@ def walk_files(root: Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS + VIDE
     return found
 
 
+def find_file(root: Path, name: str) -> Path | None:
+    """A metadata file `name` at the root, else the first one below it (folders sorted), else None:
+    users unpack archives one folder deeper than the official layout as often as not."""
+    direct = root / name
+    if direct.is_file():
+        return direct
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        if name in filenames:
+            return Path(dirpath) / name
+    return None
+
+
 def is_video(path: str | Path) -> bool:
     return os.path.splitext(str(path))[1].lower() in VIDEO_EXTENSIONS
 

@@ -20,7 +20,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.corpora.base import AUDIO_EXTENSIONS, make_key, malformed_row, missing_audio, register, walk_files
+from pipeline.corpora.base import (
+    AUDIO_EXTENSIONS, find_file, make_key, malformed_row, missing_audio, register, walk_files,
+)
 from pipeline.corpora.csvutil import read_table
 from pipeline.manifest import ManifestRow, Reject
 
@@ -104,13 +106,10 @@ def _audio_index(root: Path) -> dict[str, Path]:
 
 
 def _find_metadata(root: Path, name: str) -> Path:
+    found = find_file(root, name)
+    if found is not None:
+        return found
     direct = root / name
-    if direct.is_file():
-        return direct
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        if name in filenames:
-            return Path(dirpath) / name
     raise FileNotFoundError(f"bbc_sound_effects: expected the catalogue {direct} (or {name} below {root})")
 
 

@@ -22,12 +22,12 @@ Options (params.yaml `corpora.clotho`):
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.corpora.base import (
     AUDIO_EXTENSIONS,
+    find_file,
     make_key,
     malformed_row,
     missing_audio,
@@ -47,14 +47,7 @@ CAPTION_COLUMNS = tuple(f"caption_{i}" for i in range(1, 6))
 
 def _find(root: Path, name: str) -> Path | None:
     """The metadata file `name` at the root, else the first one below it (sorted)."""
-    direct = root / name
-    if direct.is_file():
-        return direct
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        if name in filenames:
-            return Path(dirpath) / name
-    return None
+    return find_file(root, name)
 
 
 def _audio_index(root: Path) -> dict[str, list[Path]]:
