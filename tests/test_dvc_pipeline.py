@@ -79,3 +79,31 @@ def test_dvc_repro_filter_on_demo(demo_repo):
     proc = _run(["dvc", "repro", "filter"], repo, env)
     assert "didn't change" in proc.stdout or "up to date" in proc.stdout.lower()
     assert (out / "train.parquet").read_bytes() == before
+
+
+def test_dvc_repro_whole_chain_on_demo(demo_repo):
+    """prepare → train_codec → tokenize through DVC, with a codec trained for a few steps only."""
+    import yaml
+
+    repo, env = demo_repo
+    params_path = repo / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["codec"].update(steps=12, checkpoint_every=6, valid_every=6, valid_clips=4)
+    params["codec"]["losses"]["adv_start_step"] = 6  # exercise the discriminator phase too
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["dvc", "repro"], repo, env)
+
+    audio = sorted(p.name for p in (repo / "data" / "shards" / "audio").glob("*.tar"))
+    tokens = sorted(p.name for p in (repo / "data" / "shards" / "tokens").glob("*.tar"))
+    assert audio and tokens == audio  # one token shard per audio shard, same names
+    index = json.loads((repo / "data" / "shards" / "tokens" / "shards.json").read_text())
+    codec_config = json.loads((repo / "models" / "codec" / "config.json").read_text())
+    assert index["num_codebooks"] == codec_config["codec"]["num_codebooks"]
+    metrics = json.loads((repo / "reports" / "codec" / "metrics.json").read_text())
+    assert metrics["step"] == 12 and "si_snr" in metrics["valid"]
+    assert (repo / "reports" / "codec" / "plots" / "metrics" / "valid" / "mel_distance.tsv").exists()
+    prepared = json.loads((repo / "reports" / "prepare" / "stats.json").read_text())
+    assert prepared["clips"] > 0 and prepared["shards"] == len(audio)
+    # The summary `make demo` prints reads every stage's stats.
+    proc = _run([sys.executable, "-m", "pipeline.summary"], repo, env)
+    assert "tokenize" in proc.stdout and "codec" in proc.stdout
