@@ -34,7 +34,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/prepare.py
-	$(BIN)/python benchmarks/tokenize.py
+	$(BIN)/python benchmarks/tokenize.py --overhead-presets paper --minutes 10 --repeats 2 --threads 1
 
 clean-demo:
 	rm -rf data/raw/demo data/manifests data/shards models reports

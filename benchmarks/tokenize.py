@@ -145,6 +145,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0, help="audio for the overhead measurement")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for both the bare loop and the codec actor (default: torch's, = cores)")
     p.add_argument("--out", default=str(RESULT))
     a = p.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -154,6 +156,8 @@ def main() -> None:
     from audiogen.codec import PRESETS
 
     load_before = os.getloadavg()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     threads = torch.get_num_threads()
     presets = a.presets or list(PRESETS)
     xrt = {"cpu": {name: round(codec_x_realtime(name, "cpu"), 2) for name in presets}}
