@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from pipeline.corpora.base import make_key, malformed_row, nfc, register
 from pipeline.corpora.youtube import (
     YouTubeIndex, duplicate_row, format_seconds, is_youtube_id, locate, metadata_path, options_from_dict,
-    parse_start,
+    parse_start, select_metadata,
 )
 from pipeline.manifest import ManifestRow, Reject
 
@@ -52,23 +52,9 @@ class _Caption:
 
 
 def split_files(root: Path, opts: AudioCapsOptions) -> list[tuple[str, Path, str]]:
-    wanted = list(opts.splits) if opts.splits is not None else list(SPLITS)
-    unknown = [s for s in wanted if s not in SPLITS]
-    if unknown:
-        raise ValueError(f"corpora.audiocaps.splits: unknown {unknown}; choose from {list(SPLITS)}")
-    found = []
-    for name in SPLITS:
-        if name not in wanted:
-            continue
-        path, rel = metadata_path(root, opts.metadata_dir, SPLITS[name][0])
-        if path.is_file():
-            found.append((name, path, rel))
-        elif opts.splits is not None:
-            raise FileNotFoundError(f"AudioCaps split {name!r}: expected {path}")
-    if not found:
-        expected = ", ".join(str(metadata_path(root, opts.metadata_dir, SPLITS[s][0])[0]) for s in wanted)
-        raise FileNotFoundError(f"AudioCaps: no caption CSV found; expected one of {expected}")
-    return found
+    """(split, path, path relative to root) of each caption CSV to read."""
+    return select_metadata(root, opts.metadata_dir, SPLITS, opts.splits,
+                           "corpora.audiocaps.splits", "AudioCaps", "caption CSV")
 
 
 def _lines(path: Path, bad: set[int]) -> Iterator[str]:

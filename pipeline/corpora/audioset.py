@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from pipeline.corpora.base import make_key, malformed_row, nfc, register
 from pipeline.corpora.youtube import (
     YouTubeIndex, csv_lines, duplicate_row, format_seconds, is_youtube_id, locate, metadata_path,
-    options_from_dict, parse_start,
+    options_from_dict, parse_start, select_metadata,
 )
 from pipeline.manifest import ManifestRow, Reject
 
@@ -50,23 +50,8 @@ class AudioSetOptions:
 
 def segment_files(root: Path, opts: AudioSetOptions) -> list[tuple[str, Path, str]]:
     """(subset, path, path relative to root) of each segment CSV to read."""
-    wanted = list(opts.subsets) if opts.subsets is not None else list(SUBSETS)
-    unknown = [s for s in wanted if s not in SUBSETS]
-    if unknown:
-        raise ValueError(f"corpora.audioset.subsets: unknown {unknown}; choose from {list(SUBSETS)}")
-    found = []
-    for subset in SUBSETS:  # fixed order whatever the option's order, for stable output
-        if subset not in wanted:
-            continue
-        path, rel = metadata_path(root, opts.metadata_dir, SUBSETS[subset][0])
-        if path.is_file():
-            found.append((subset, path, rel))
-        elif opts.subsets is not None:
-            raise FileNotFoundError(f"AudioSet subset {subset!r}: expected {path}")
-    if not found:
-        expected = ", ".join(str(metadata_path(root, opts.metadata_dir, SUBSETS[s][0])[0]) for s in wanted)
-        raise FileNotFoundError(f"AudioSet: no segment CSV found; expected one of {expected}")
-    return found
+    return select_metadata(root, opts.metadata_dir, SUBSETS, opts.subsets,
+                           "corpora.audioset.subsets", "AudioSet", "segment CSV")
 
 
 def load_label_names(root: Path, metadata_dir: str = "") -> dict[str, str]:

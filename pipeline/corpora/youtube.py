@@ -346,3 +346,31 @@ def metadata_path(root: Path, metadata_dir: str, name: str) -> tuple[Path, str]:
     """(path on disk, path relative to root as written in `source`) of a metadata file."""
     rel = f"{metadata_dir.strip('/')}/{name}" if metadata_dir and metadata_dir.strip("/") else name
     return root / rel, rel
+
+
+def select_metadata(root: Path, metadata_dir: str, files: dict[str, tuple], wanted: list[str] | None,
+                    option: str, label: str, what: str) -> list[tuple[str, Path, str]]:
+    """(name, path, path relative to root) of each metadata CSV to read, in the fixed order of
+    `files` (name → (file name, ...)) whatever the option's order, for stable output.
+
+    `wanted` None reads every file present (at least one must be); a list names the files that
+    must exist. `option`, `label` and `what` only word the errors (`corpora.audioset.subsets`,
+    "AudioSet", "segment CSV").
+    """
+    names = list(wanted) if wanted is not None else list(files)
+    unknown = [s for s in names if s not in files]
+    if unknown:
+        raise ValueError(f"{option}: unknown {unknown}; choose from {list(files)}")
+    found = []
+    for name, entry in files.items():
+        if name not in names:
+            continue
+        path, rel = metadata_path(root, metadata_dir, entry[0])
+        if path.is_file():
+            found.append((name, path, rel))
+        elif wanted is not None:
+            raise FileNotFoundError(f"{label} {name!r}: expected {path}")
+    if not found:
+        expected = ", ".join(str(metadata_path(root, metadata_dir, files[s][0])[0]) for s in names)
+        raise FileNotFoundError(f"{label}: no {what} found; expected one of {expected}")
+    return found
