@@ -218,45 +218,69 @@ def test_cli_entry_points(how):
 
 # --- a real `ray start --head` + `ray job submit` ---------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: every socket stays bound until all are chosen, so the OS cannot
+    hand the same port out twice (a one-at-a-time helper can, and Ray then refuses to start)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _stop_head(proc: subprocess.Popen, temp: Path) -> None:
+    import signal
+
+    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=grace)
+            break
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    _kill_leftovers(str(temp))
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture
 def ray_head():
     """A separate Ray head (own ports and temp dir, so the session's `ray_local` is untouched) with
     the job server; stopped by killing its own process group (`ray stop` would stop every Ray on
-    the machine, other people's included)."""
-    import signal
-
-    temp = Path(f"/tmp/rt_{uuid.uuid4().hex[:8]}")  # short: Ray's socket paths have a length limit
-    port, dash = _free_port(), _free_port()
+    the machine, other people's included). A start that loses a port race to another process is
+    retried with fresh ports."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus", "2",
-           "--port", str(port), "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
-           "--dashboard-port", str(dash), "--temp-dir", str(temp), "--object-store-memory", str(200 * 1024**2),
-           *[arg for flag in ("--ray-client-server-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
-                              "--runtime-env-agent-port", "--metrics-export-port") for arg in (flag, str(_free_port()))]]
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    flags = ("--ray-client-server-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+             "--runtime-env-agent-port", "--metrics-export-port")
+    for attempt in range(3):
+        temp = Path(f"/tmp/rt_{uuid.uuid4().hex[:8]}")  # short: Ray's socket paths have a length limit
+        port, dash, *others = _free_ports(2 + len(flags))
+        cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus", "2",
+               "--port", str(port), "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
+               "--dashboard-port", str(dash), "--temp-dir", str(temp), "--object-store-memory", str(200 * 1024**2),
+               *[arg for flag, p in zip(flags, others) for arg in (flag, str(p))]]
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        url = f"http://127.0.0.1:{dash}"
+        try:
+            _wait_for_job_server(url, proc)
+            break
+        except RuntimeError:
+            _stop_head(proc, temp)
+            if attempt == 2:
+                raise
     try:
-        yield proc, f"http://127.0.0.1:{dash}", env
+        yield proc, url, env
     finally:
-        for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=grace)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        _kill_leftovers(str(temp))
-        shutil.rmtree(temp, ignore_errors=True)
+        _stop_head(proc, temp)
 
 
 def _kill_leftovers(token: str) -> None:
