@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.corpora.base import make_key, malformed_row, nfc, register
+from pipeline.corpora.base import make_key, malformed_row, nfc, options_from_dict, register
 from pipeline.corpora.youtube import (
-    YouTubeIndex, duplicate_row, format_seconds, is_youtube_id, locate, metadata_path, options_from_dict,
+    YouTubeIndex, duplicate_row, format_seconds, is_youtube_id, locate, metadata_path,
     parse_start, select_metadata,
 )
 from pipeline.manifest import ManifestRow, Reject

@@ -53,6 +53,25 @@ def corpus_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+# Keys every `corpora.<name>` section may hold that belong to ingest, not to the adapter.
+GENERIC_OPTIONS = frozenset({"root", "enabled", "adapter"})
+
+
+def options_from_dict(cls: type, options: dict[str, Any] | None, corpus: str) -> Any:
+    """Build an adapter's options dataclass from its params.yaml section, warning about unknown
+    keys (typos) instead of silently ignoring them."""
+    import dataclasses
+    import logging
+
+    options = dict(options or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - known - GENERIC_OPTIONS)
+    if unknown:
+        logging.getLogger("audiogen").warning(
+            "corpora.%s: ignoring unknown option(s) %s (known: %s)", corpus, unknown, sorted(known))
+    return cls(**{k: v for k, v in options.items() if k in known})
+
+
 def short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:n]
 

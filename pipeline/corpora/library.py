@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Iterator
 
 from pipeline.corpora.audio_tags import read_tags
-from pipeline.corpora.base import is_video, make_key, malformed_row, nfc, walk_files
+from pipeline.corpora.base import is_video, make_key, malformed_row, nfc, options_from_dict, walk_files
 from pipeline.manifest import ManifestRow, Reject
 
 log = logging.getLogger("audiogen")
@@ -54,18 +54,14 @@ class LibraryConfig:
     folder_separator: str = " - "  # "<Publisher> - <Library>" → two labels
 
     @classmethod
-    def from_options(cls, options: dict[str, Any] | None, defaults: dict[str, Any] | None = None) -> "LibraryConfig":
+    def from_options(cls, options: dict[str, Any] | None, defaults: dict[str, Any] | None = None,
+                     corpus: str = "library") -> "LibraryConfig":
         # A null in params.yaml means "the corpus default", not "none".
         merged = {**(defaults or {}), **{k: v for k, v in (options or {}).items() if v is not None}}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(merged) - known - {"root", "enabled"})
-        if unknown:
-            log.warning("sound library options ignored (unknown): %s", ", ".join(unknown))
-        kwargs = {k: v for k, v in merged.items() if k in known}
         for name in ("preview_extensions", "skip_folders"):
-            if name in kwargs:
-                kwargs[name] = tuple(kwargs[name])
-        cfg = cls(**kwargs)
+            if name in merged:
+                merged[name] = tuple(merged[name])
+        cfg = options_from_dict(cls, merged, corpus)
         if cfg.name_caption not in ("fallback", "always"):
             raise ValueError(f"name_caption must be 'fallback' or 'always', got {cfg.name_caption!r}")
         return cfg
@@ -351,7 +347,7 @@ def read_library(corpus: str, root: Path, options: dict[str, Any] | None,
     if not root.is_dir():
         raise FileNotFoundError(f"{corpus}: corpus folder {root} not found (expected the vendor's "
                                 f"unpacked folders of audio files there)")
-    cfg = LibraryConfig.from_options(options, defaults)
+    cfg = LibraryConfig.from_options(options, defaults, corpus)
     return _iter_library(corpus, root, cfg)
 
 

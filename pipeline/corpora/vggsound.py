@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.corpora.base import make_key, malformed_row, nfc, register
+from pipeline.corpora.base import make_key, malformed_row, nfc, options_from_dict, register
 from pipeline.corpora.youtube import (
-    YouTubeIndex, csv_lines, duplicate_row, is_youtube_id, locate, metadata_path, options_from_dict,
+    YouTubeIndex, csv_lines, duplicate_row, is_youtube_id, locate, metadata_path,
     parse_start,
 )
 from pipeline.manifest import ManifestRow, Reject

@@ -13,7 +13,6 @@ A YouTube id is 11 characters of `[A-Za-z0-9_-]`; it may itself start with `-` o
 from __future__ import annotations
 
 import csv
-import dataclasses
 import logging
 import math
 import os
@@ -33,7 +32,6 @@ _NUMBER = r"\d+(?:\.\d+)?"
 _TIMES = re.compile(rf"_({_NUMBER})(?:_({_NUMBER}))?")
 _FIELDS = ("id", "start", "end", "start_ms", "end_ms")
 # Keys of a corpus' params.yaml section that belong to ingest, not to the adapter.
-_GENERIC_OPTIONS = {"root", "enabled"}
 
 
 def is_youtube_id(text: str) -> bool:
@@ -331,15 +329,6 @@ def parse_start(text: str) -> float:
     return value
 
 
-def options_from_dict(cls: type, options: dict[str, Any] | None, corpus: str) -> Any:
-    """Build an adapter's options dataclass from its params.yaml section, warning about unknown
-    keys (typos) instead of silently ignoring them."""
-    options = dict(options or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - known - _GENERIC_OPTIONS)
-    if unknown:
-        log.warning("corpora.%s: ignoring unknown option(s) %s (known: %s)", corpus, unknown, sorted(known))
-    return cls(**{k: v for k, v in options.items() if k in known})
 
 
 def metadata_path(root: Path, metadata_dir: str, name: str) -> tuple[Path, str]:

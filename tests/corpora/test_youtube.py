@@ -168,7 +168,7 @@ def test_audio_dir_limits_the_walk(tmp_path):
 
 def test_unknown_options_warn_and_known_ones_apply(caplog):
     from pipeline.corpora.vggsound import VGGSoundOptions
-    from pipeline.corpora.youtube import options_from_dict
+    from pipeline.corpora.base import options_from_dict
 
     with caplog.at_level("WARNING", logger="audiogen"):
         opts = options_from_dict(VGGSoundOptions, {"root": "x", "enabled": True, "filename_patern": "{id}",
