@@ -20,7 +20,7 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from pipeline.corpora.base import VIDEO_EXTENSIONS, is_video, missing_audio, walk_files
 from pipeline.manifest import Reject
