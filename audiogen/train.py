@@ -44,7 +44,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     from audiogen.data import check_codec, make_train_loader, make_valid_batches
     from audiogen.lm import AudioLM, lm_config
     from audiogen.shards import sha256_file
-    from audiogen.text_encoders import FrozenTextEncoder, TextEncoderConfig
+    from audiogen.text_encoders import FrozenTextEncoder, TextEncoderConfig, TextEncoderNotFoundError
     from audiogen.train_utils import EMA, device_peak_flops, dist_info, param_groups
 
     cfg = TrainConfig.from_dict(run["config"])
@@ -66,7 +66,11 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     codec = Codec.from_pretrained(codec_dir, device=device)
     codec_sha = sha256_file(codec_dir / "model.safetensors")
     check_codec(run["tokens"], codec_sha)
-    text_encoder = FrozenTextEncoder(TextEncoderConfig(name=cfg.text_encoder, max_length=cfg.text_max_length)).to(device)
+    try:  # captions repeat across steps: the cache saves re-encoding them
+        text_encoder = FrozenTextEncoder(TextEncoderConfig(name=cfg.text_encoder, max_length=cfg.text_max_length),
+                                         cache_size=4096).to(device)
+    except TextEncoderNotFoundError as err:
+        raise SystemExit(f"audiogen.train: {err}") from None
 
     # --- the model and its optimiser ---------------------------------------------------------------
     lm_cfg = lm_config(cfg.lm_preset, num_codebooks=codec.num_codebooks, cardinality=codec.cardinality,
@@ -115,7 +119,8 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
             log.info("resumed from %s at step %d", state_path, step)
 
     peak_flops, peak_source = device_peak_flops(device, lm_cfg.dim)
-    flops_per_token = model.flops_per_token()
+    flops_per_token = model.flops_per_token(seq_len=model.pattern.num_steps(round(cfg.segment_s * codec.frame_rate)),
+                                            text_len=16)  # a typical caption's token count
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
     live = _open_live(run, resumed=step > 0) if rank == 0 else None
@@ -208,7 +213,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
             tok_s = tokens_since_log * world / dt
             metrics = {f"train/{k}": v / running["_n"] for k, v in running.items() if k != "_n"}
             metrics.update({f"train/ppl_{k[3:]}": math.exp(v) for k, v in list(metrics.items()) if "/ce_" in k})
-            frames_s = tok_s / model.config.num_codebooks
+            frames_s = tok_s / model.config.num_codebooks  # flops_per_token counts per pattern step
             metrics.update({"lr": lr, "tokens_per_s": tok_s, "skipped_steps": skipped,
                             "mfu": frames_s * flops_per_token / (peak_flops * world)})
             metrics.update({f"seconds_seen/{c}": s for c, s in sorted(seconds_seen.items())})
@@ -332,13 +337,18 @@ def _save(out: Path, model, ema, opt, loader, dropout_gen, step, skipped, second
     if dist_info()[0] != 0:
         return
     extra = checkpoint_config(cfg, run, codec, codec_sha, text_encoder, step)
-    weights = ema.weights_for(model) if ema is not None else None
-    model.save_pretrained(out, extra_config=extra, state_dict=weights)
+    live_weights = None
+    if ema is not None:  # the checkpoint's weights are the averaged ones; the live ones go to state.pt
+        live_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(ema.weights_for(model))
+    model.save_pretrained(out, extra_config=extra)
+    if live_weights is not None:
+        model.load_state_dict(live_weights)
     state = {"step": step, "skipped": skipped, "seconds_seen": seconds_seen, "fingerprint": cfg.fingerprint(),
              "world": world, "optimizer": opt.state_dict(), "ema": ema.state_dict() if ema is not None else None,
              "loader": loaders, "dropout_rng": rngs}
-    if ema is not None:  # resuming needs the live weights; model.safetensors holds the EMA ones
-        state["live_weights"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if live_weights is not None:
+        state["live_weights"] = live_weights
     tmp = out / f".{STATE_NAME}.{os.getpid()}.tmp"
     torch.save(state, tmp)
     os.replace(tmp, out / STATE_NAME)
