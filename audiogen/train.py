@@ -59,7 +59,6 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
         device = torch.device("cuda" if cfg.use_gpu and torch.cuda.is_available() else "cpu")
     out = Path(run["out"])
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank
 
     # --- frozen codec and text encoder; the token shards must come from this codec ---------------
     codec_dir = Path(run["codec"])
@@ -75,6 +74,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     # --- the model and its optimiser ---------------------------------------------------------------
     lm_cfg = lm_config(cfg.lm_preset, num_codebooks=codec.num_codebooks, cardinality=codec.cardinality,
                        text_dim=text_encoder.hidden_size, pattern=cfg.pattern, **cfg.lm_overrides)
+    torch.manual_seed(cfg.seed)  # the initial weights depend on the seed alone (same on every rank)
     model = AudioLM(lm_cfg).to(device)
     ddp_model = model
     if world > 1:
@@ -181,6 +181,9 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
                 seconds_seen[corpus] = seconds_seen.get(corpus, 0.0) + sec
             if run.get("dump_first_step") and step == 0 and i == 0:
                 _dump_batch(out, rank, batch, drop)
+        if run.get("dump_first_step") and step == 0:  # tests: the averaged gradient before clipping
+            torch.save({k: p.grad.detach().cpu() for k, p in model.named_parameters() if p.grad is not None},
+                       out / f"grad_rank{rank}.pt")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if not math.isfinite(float(grad_norm)) or not math.isfinite(stats["loss_sum"]):
             # A NaN/inf step would poison the weights and Adam's moments: skip it and say so.
@@ -189,9 +192,6 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
             log.warning("step %d: non-finite loss or gradient (norm %s): step skipped (%d so far)",
                         step, float(grad_norm), skipped)
         else:
-            if run.get("dump_first_step") and step == 0:
-                torch.save({k: p.grad.detach().cpu() for k, p in model.named_parameters() if p.grad is not None},
-                           out / f"grad_rank{rank}.pt")
             opt.step()
             opt.zero_grad(set_to_none=True)
             if ema is not None:
@@ -212,7 +212,8 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
             dt = max(time.time() - t_log, 1e-9)
             tok_s = tokens_since_log * world / dt
             metrics = {f"train/{k}": v / running["_n"] for k, v in running.items() if k != "_n"}
-            metrics.update({f"train/ppl_{k[3:]}": math.exp(v) for k, v in list(metrics.items()) if "/ce_" in k})
+            metrics.update({f"train/ppl_{k.split('/ce_')[1]}": math.exp(v) for k, v in list(metrics.items())
+                            if "/ce_" in k})
             frames_s = tok_s / model.config.num_codebooks  # flops_per_token counts per pattern step
             metrics.update({"lr": lr, "tokens_per_s": tok_s, "skipped_steps": skipped,
                             "mfu": frames_s * flops_per_token / (peak_flops * world)})
