@@ -86,7 +86,7 @@ class AudioGen:
     # --- generation ---------------------------------------------------------------------------------
     def generate(self, captions: Sequence[str], duration_s: float, *, cfg: float = 3.0, top_k: int = 250,
                  top_p: float = 0.0, temperature: float = 1.0, seed: int = 0, prompt: np.ndarray | None = None,
-                 prompt_sr: int | None = None, stride_s: float = 2.0, progress: bool = False) -> list[np.ndarray]:
+                 prompt_sr: int | None = None, stride_s: float | None = None, progress: bool = False) -> list[np.ndarray]:
         """One float32 waveform `[round(duration_s · sr)]` per caption ("" = no text). `prompt`: a
         mono waveform `[T]` (at `prompt_sr`, resampled) that every output continues and starts with."""
         codes = self.generate_codes(captions, duration_s, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
@@ -101,7 +101,7 @@ class AudioGen:
 
     def generate_codes(self, captions: Sequence[str], duration_s: float, *, cfg: float = 3.0, top_k: int = 250,
                        top_p: float = 0.0, temperature: float = 1.0, seed: int = 0, prompt: np.ndarray | None = None,
-                       prompt_sr: int | None = None, stride_s: float = 2.0, progress: bool = False):
+                       prompt_sr: int | None = None, stride_s: float | None = None, progress: bool = False):
         """Codes `[B, K, ceil(duration_s · frame_rate)]`, by sliding windows past the training segment."""
         import torch
 
@@ -110,6 +110,8 @@ class AudioGen:
         captions = [str(c) for c in captions]
         if not captions:
             raise GenerationError("no captions to generate")
+        if stride_s is None:  # the reference's 2 s, or half the segment for LMs trained on short ones
+            stride_s = min(2.0, self.segment_s / 2)
         total = self._check_duration(duration_s, stride_s)
         window = max(1, int(round(self.segment_s * self.frame_rate)))
         stride = max(1, int(round(stride_s * self.frame_rate)))
@@ -225,7 +227,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prompt", help="audio file to continue (any sample rate)")
-    ap.add_argument("--stride", type=float, default=2.0, help="new seconds per sliding window past the segment")
+    ap.add_argument("--stride", type=float, default=None,
+                    help="new seconds per sliding window past the segment (default 2, at most half the segment)")
     ap.add_argument("--batch-size", type=int, default=8, help="captions per batch with --captions")
     ap.add_argument("--loudness", type=float, default=None, help="normalise each output to this RMS dBFS, e.g. -16")
     ap.add_argument("--device", default="cpu")
