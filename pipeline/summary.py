@@ -54,6 +54,10 @@ def main() -> None:
     if prepared:
         lines.append(f"  prepare  {prepared.get('clips', 0)} clips, {float(prepared.get('hours') or 0):.3f} h in "
                      f"{prepared.get('shards', 0)} shards ({prepared.get('resampler')}); rejects: {_counts(prepared.get('rejects'))}")
+        if prepared.get("speech"):
+            from pipeline.prepare_speech import summary_line as speech_line
+
+            lines.append(f"           {speech_line(prepared['speech'])}")
     codec = _load(Path("reports") / "codec" / "metrics.json")
     if codec:
         valid = codec.get("valid", {})
@@ -63,7 +67,36 @@ def main() -> None:
     if tokens:
         lines.append(f"  tokenize {tokens.get('clips', 0)} clips, {tokens.get('frames', 0)} frames x {tokens.get('num_codebooks')} "
                      f"codebooks at {tokens.get('frame_rate')} Hz in {tokens.get('shards', 0)} shards")
+    lines += model_lines()
     print("\n".join(lines))
+
+
+def model_lines() -> list[str]:
+    """The tagger, the LM (validation loss beside the codes' unigram entropy) and the evaluation."""
+    lines = []
+    tagger = _load(Path("reports") / "tagger" / "metrics.json")
+    if tagger:
+        lines.append(f"  tagger   {tagger.get('classes', '?')} classes: valid mAP {float(tagger.get('valid_map', float('nan'))):.3f}, "
+                     f"top-1 {float(tagger.get('valid_top1', float('nan'))):.3f}")
+    lm = _load(Path("reports") / "train" / "metrics.json")
+    if lm:
+        v = lm.get("valid", {})
+        loss, uni = float(v.get("loss", float("nan"))), float(v.get("unigram_entropy", float("nan")))
+        lines.append(f"  train    step {lm.get('step')}: valid loss {loss:.3f} nats/token vs unigram entropy of the codes "
+                     f"{uni:.3f} ({loss / uni:.0%} of it); {lm.get('skipped_steps', 0)} skipped steps")
+    ev = _load(Path("reports") / "eval" / "metrics.json")
+    if ev:
+        lines.append(f"  evaluate γ={ev.get('cfg'):g}, {ev.get('n_references')} references / {ev.get('n_generated')} generations: "
+                     f"FAD {ev['fad']:.2f}, KL {ev['kl']:.3f}, CLAP {ev['clap']:.3f} ({ev.get('fad_backend')} backend)")
+        lines.append(f"           codec ceiling: FAD {ev['codec_fad']:.2f}, KL {ev['codec_kl']:.3f}, CLAP {ev['codec_clap']:.3f}")
+        sweep = sorted(k for k in ev if k.startswith("sweep_kl_cfg"))
+        lines.append("           CFG sweep: " + ", ".join(
+            f"γ={k[len('sweep_kl_cfg'):]} FAD {ev['sweep_fad_cfg' + k[len('sweep_kl_cfg'):]]:.2f} KL {ev[k]:.3f}" for k in sweep))
+        if "top_label_match" in ev:
+            lines.append(f"           tagger top label of generation = reference's: {ev['top_label_match']:.0%} "
+                         f"(chance {ev['top_label_chance']:.0%})")
+        lines.append("           report: reports/eval/index.html (open it in a browser)")
+    return lines
 
 
 if __name__ == "__main__":

@@ -81,8 +81,21 @@ def test_dvc_repro_filter_on_demo(demo_repo):
     assert (out / "train.parquet").read_bytes() == before
 
 
+# Every model stage at a size that runs in seconds (the demo's own sizes are in params.yaml).
+TINY_MODELS = {
+    "tagger": {"shards": "data/shards/audio", "out": "models/tagger", "metrics": "reports/tagger/metrics.json",
+               "epochs": 2, "min_count": 2, "batch_size": 16},
+    "train": {"lm_preset": "tiny", "lm_overrides": {"dim": 32, "num_layers": 1, "num_heads": 2}, "segment_s": 1.0,
+              "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "valid_every": 2,
+              "log_every": 1, "mix": {"p": 0.5}, "seed": 0},
+    "evaluate": {"cfg": 3.0, "cfg_sweep": [1.0, 3.0], "splits": ["test"], "num_clips": 3, "max_duration_s": 1.0,
+                 "generations_per_caption": 2, "top_k": 20, "report_clips": 2},
+}
+
+
 def test_dvc_repro_whole_chain_on_demo(demo_repo):
-    """prepare → train_codec → tokenize through DVC, with a codec trained for a few steps only."""
+    """Every stage through DVC (prepare → train_codec / train_tagger → tokenize → train → evaluate),
+    each model trained for a few steps only."""
     import yaml
 
     repo, env = demo_repo
@@ -90,7 +103,9 @@ def test_dvc_repro_whole_chain_on_demo(demo_repo):
     params = yaml.safe_load(params_path.read_text())
     params["codec"].update(steps=12, checkpoint_every=6, valid_every=6, valid_clips=4)
     params["codec"]["losses"]["adv_start_step"] = 6  # exercise the discriminator phase too
+    params.update(TINY_MODELS)
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["git", "commit", "-qam", "tiny settings"], repo, env)
     _run(["dvc", "repro"], repo, env)
 
     audio = sorted(p.name for p in (repo / "data" / "shards" / "audio").glob("*.tar"))
@@ -104,6 +119,42 @@ def test_dvc_repro_whole_chain_on_demo(demo_repo):
     assert (repo / "reports" / "codec" / "plots" / "metrics" / "valid" / "mel_distance.tsv").exists()
     prepared = json.loads((repo / "reports" / "prepare" / "stats.json").read_text())
     assert prepared["clips"] > 0 and prepared["shards"] == len(audio)
+    lm = json.loads((repo / "models" / "lm" / "config.json").read_text())
+    assert lm["codec"]["sha256"] == index["codec_sha256"] and lm["step"] == 4
+    train = json.loads((repo / "reports" / "train" / "metrics.json").read_text())
+    assert train["step"] == 4 and train["valid"]["loss"] > 0
+    assert (repo / "reports" / "train" / "plots" / "metrics" / "valid" / "loss.tsv").exists()
+    ev = json.loads((repo / "reports" / "eval" / "metrics.json").read_text())
+    assert ev["n_references"] == 3 and ev["n_generated"] == 6 and {"fad", "kl", "clap", "codec_fad"} <= set(ev)
+    assert (repo / "reports" / "eval" / "index.html").exists()
     # The summary `make demo` prints reads every stage's stats.
     proc = _run([sys.executable, "-m", "pipeline.summary"], repo, env)
-    assert "tokenize" in proc.stdout and "codec" in proc.stdout
+    for stage in ("tokenize", "codec", "train", "evaluate", "tagger"):
+        assert stage in proc.stdout, stage
+    # Right after a finished repro, nothing is left to do.
+    _run(["git", "add", "dvc.lock"], repo, env)
+    _run(["git", "commit", "-qm", "lock"], repo, env)
+    status = _run(["dvc", "status"], repo, env)
+    assert "up to date" in status.stdout.lower(), status.stdout
+
+
+def test_dvc_experiments_compare_mix_on_and_off(demo_repo):
+    """Two experiments that change train params: only train and evaluate re-run, and `dvc exp show`
+    holds both with their metrics."""
+    repo, env = demo_repo
+    names = []
+    for p in ("0.0", "0.5"):
+        proc = _run(["dvc", "exp", "run", "-S", f"train.mix.p={p}", "-S", "train.max_steps=3"], repo, env)
+        assert "Running stage 'train'" in proc.stdout and "Running stage 'evaluate'" in proc.stdout
+        for upstream in ("prepare", "tokenize", "train_codec", "train_tagger"):
+            assert f"Running stage '{upstream}'" not in proc.stdout, upstream
+        names.append(proc.stdout)
+    shown = json.loads(_run(["dvc", "exp", "show", "--json"], repo, env).stdout)
+    exps = [e for rev in shown for e in (rev.get("experiments") or [])]
+    found = {}
+    for exp in exps:
+        data = exp["revs"][0]["data"]
+        p = data["params"]["params.yaml"]["data"]["train"]["mix"]["p"]
+        found[p] = data["metrics"]["reports/eval/metrics.json"]["data"]
+    assert set(found) == {0.0, 0.5}, found.keys()
+    assert all("fad" in m and "kl" in m for m in found.values())
