@@ -11,7 +11,7 @@ export RAY_AUTH_MODE    := disabled
 export HF_HUB_OFFLINE   := 1
 export PATH             := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test bench clean-demo
+.PHONY: install demo test bench clean-demo cluster-smoke
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/prepare.py
 	$(BIN)/python benchmarks/tokenize.py --overhead-presets paper --minutes 10 --repeats 2 --threads 1
+	$(BIN)/python benchmarks/loader.py   # needs the demo's shards (make demo)
+
+# Not part of `make test`: ray up / ray submit pipeline/tokenize.py / ray down on cluster-local.yaml (sshd to
+# 127.0.0.1, in its own namespace), checking the cluster's token shards equal a local run's. Root; ~2 minutes.
+cluster-smoke: install
+	scripts/cluster_smoke.sh
 
 clean-demo:
 	rm -rf data/raw/demo data/manifests data/shards models reports

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from pipeline.manifest import reject_ids
+
 DEFAULT_PRIORITY = (
     "audiocaps", "clotho", "fsd50k", "audioset", "vggsound",
     "bbc_sound_effects", "free_to_use_sounds", "sonniss", "wesoundeffects", "odeon",
@@ -126,6 +128,7 @@ def dedupe(rows: Iterable[Row], priority: Sequence[str] = DEFAULT_PRIORITY) -> t
                 "source": loser.get("source") or loser["key"], "corpus": loser["corpus"],
                 "winner": winner["key"],
                 "detail": f"same clip as {winner['key']} ({', '.join(clip_ids(loser))}); texts merged into it",
+                **reject_ids(loser),
             })
     kept.sort(key=lambda r: r["key"])
     return kept, rejects

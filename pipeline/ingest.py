@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
-from pipeline.manifest import SPLITS, ManifestRow, Reject, write_json, write_manifest, write_rejects
+from pipeline.manifest import SPLITS, ManifestRow, Reject, reject_ids, write_json, write_manifest, write_rejects
 from pipeline.probe import ProbeConfig, probe_local, probe_paths
 
 log = logging.getLogger("audiogen")
@@ -91,7 +91,8 @@ def resolve_window(row: ManifestRow, file_duration: float, tolerance: float) -> 
 
 
 def _reject(row: ManifestRow, reason: str, detail: str) -> Reject:
-    return Reject(stage=STAGE, reason=reason, source=row.source, key=row.key, detail=detail, corpus=row.corpus)
+    return Reject(stage=STAGE, reason=reason, source=row.source, key=row.key, detail=detail, corpus=row.corpus,
+                  **reject_ids(row.to_dict()))
 
 
 def _rename_corpus(item: ManifestRow | Reject, adapter_name: str, corpus: str) -> None:

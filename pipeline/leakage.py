@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
+from pipeline.manifest import reject_ids
+
 AUDIOCAPS = "audiocaps"
 CLOTHO = "clotho"
 STAGE = "filter"
@@ -31,7 +33,7 @@ def file_identity(path: str | None) -> str | None:
 
 def _reject(row: Row, reason: str, detail: str) -> Row:
     return {"stage": STAGE, "reason": reason, "key": row["key"], "source": row.get("source") or row["key"],
-            "corpus": row["corpus"], "detail": detail}
+            "corpus": row["corpus"], "detail": detail, **reject_ids(row)}
 
 
 def apply_leakage(rows: Iterable[Row], test_corpora: Iterable[str]) -> tuple[list[Row], list[Row]]:

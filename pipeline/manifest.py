@@ -9,7 +9,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -45,6 +45,8 @@ MANIFEST_SCHEMA = pa.schema(
         # Added by filter: every (corpus, source) a merged row came from.
         ("corpora", pa.list_(pa.string())),
         ("sources", pa.list_(pa.string())),
+        # Added by filter: whether prepare drops the row's clips whose audio is speech (filter.speech_mode).
+        ("speech_by_audio", pa.bool_()),
     ]
 )
 COLUMNS = tuple(MANIFEST_SCHEMA.names)
@@ -91,9 +93,25 @@ class Reject:
     key: str | None = None
     detail: str | None = None
     corpus: str | None = None
+    # The clip as its user knows it (see reject_ids), so that `grep <id> rejects.jsonl` finds the line.
+    youtube_id: str | None = None
+    audio_path: str | None = None
+    source_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def reject_ids(row: Mapping[str, Any] | None) -> dict[str, str]:
+    """The names a person knows a clip by, for a reject line: `youtube_id` (as written in the
+    metadata, case kept), `audio_path` (the file ingest found or looked for) and `source_id` (the
+    corpus's own id where it has one besides the file: a Freesound id). Only those set; `row` is a
+    manifest row, a clip's shard json, or None."""
+    if not row:
+        return {}
+    ids = {"youtube_id": row.get("youtube_id"), "audio_path": row.get("audio_path"),
+           "source_id": row.get("source_id") or row.get("freesound_id")}
+    return {k: str(v) for k, v in ids.items() if v not in (None, "")}
 
 
 def rows_to_table(rows: Iterable[dict[str, Any]]) -> pa.Table:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.manifest import reject_ids
 from pipeline.shard_records import read_part, tar_matches, write_part
 from pipeline.tokenize_config import STAGE, CodecInfo, TokenizeConfig
 
@@ -59,10 +60,16 @@ def is_complete(out: Path, job: ShardJob, codec_sha256: str) -> bool:
     return tar_matches(out, job.name, part)
 
 
-def _reject(job: ShardJob, key: str | None, error: str) -> dict[str, Any]:
+def _reject(job: ShardJob, key: str | None, error: str, meta_json: bytes | None = None) -> dict[str, Any]:
+    """A clip (or, with key None, a whole shard) that was not encoded; the clip's json names it as the
+    user knows it (YouTube id, original audio path)."""
     reason, _, detail = error.partition(": ")
+    try:
+        meta = json.loads(meta_json or b"{}")
+    except ValueError:
+        meta = {}
     return {"stage": STAGE, "reason": reason, "key": key, "source": job.name, "detail": detail,
-            "corpus": job.corpus}
+            "corpus": job.corpus, **reject_ids(meta if isinstance(meta, dict) else {})}
 
 
 def write_token_shard(out: Path, job: ShardJob, rows: list[dict[str, Any]], codec: CodecInfo) -> dict[str, Any]:
@@ -79,7 +86,7 @@ def write_token_shard(out: Path, job: ShardJob, rows: list[dict[str, Any]], code
     try:
         for r in rows:
             if r["error"]:
-                record["rejects"].append(_reject(job, r["key"] or None, str(r["error"])))
+                record["rejects"].append(_reject(job, r["key"] or None, str(r["error"]), r["json"]))
                 continue
             meta = json.loads(r["json"] or b"{}")
             meta.update(frame_rate=codec.frame_rate, num_codebooks=codec.num_codebooks,

@@ -91,3 +91,52 @@ def test_ray_submit_copy_of_the_script_runs(tmp_path):
     r = subprocess.run([sys.executable, "tokenize.py", "--help"], cwd=tmp_path, capture_output=True, text=True,
                        env=env, timeout=60)
     assert r.returncode != 0 and "AUDIOGEN_ROOT" in r.stderr
+
+
+# --- cluster-local.yaml: the local provider (head 127.0.0.1 over SSH), run for real by scripts/cluster_smoke.sh ---
+
+@pytest.fixture(scope="module")
+def local_config() -> dict:
+    return yaml.safe_load((REPO / "cluster-local.yaml").read_text())
+
+
+def test_local_config_matches_ray_launcher_schema(local_config):
+    import jsonschema
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    jsonschema.validate(local_config, _schema())
+    prepared = prepare_config(copy.deepcopy(local_config))  # what `ray up` does for provider type local
+    validate_config(prepared)
+    assert prepared["provider"] == {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []}
+    assert prepared["auth"]["ssh_user"] == "root" and prepared["auth"]["ssh_private_key"]
+    bad = copy.deepcopy(local_config)
+    bad["auth"]["ssh_usr"] = "root"  # a typo the schema catches
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, _schema())
+    bad = copy.deepcopy(local_config)
+    bad["provider"]["head_ips"] = bad["provider"].pop("head_ip")  # one `ray up` refuses
+    with pytest.raises(Exception, match="head_ip"):
+        prepare_config(bad)
+
+
+def test_local_setup_puts_the_repo_venv_on_path(local_config):
+    setup = "\n".join(local_config["setup_commands"])
+    mount = next(remote for remote, local in local_config["file_mounts"].items() if local in (".", "./"))
+    home_rel = mount.removeprefix("~/")
+    assert f"PATH=$HOME/{home_rel}/.venv/bin:$PATH" in setup and ">> ~/.bashrc" in setup
+    assert f"AUDIOGEN_ROOT=$HOME/{home_rel}" in setup and f"cd {mount}" in setup and "make install" in setup
+    # the venv travels with the code (a link to the node's venv, or built by make install); data does not
+    assert "/.venv" not in local_config["rsync_exclude"]
+    assert {"/.git", "/data", "/models"} <= set(local_config["rsync_exclude"])
+    assert any("ray start --head" in c for c in local_config["head_start_ray_commands"])
+
+
+def test_smoke_script_matches_the_local_config(local_config):
+    script = (REPO / "scripts" / "cluster_smoke.sh").read_text()
+    subprocess.run(["bash", "-n", str(REPO / "scripts" / "cluster_smoke.sh")], check=True, timeout=30)
+    key = local_config["auth"]["ssh_private_key"].replace("~", "$HOME", 1)
+    assert f"KEY={key}" in script
+    for step in ("ray up -y", "ray submit cluster-local.yaml pipeline/tokenize.py", "ray down -y", "unshare --pid"):
+        assert step in script
+    makefile = (REPO / "Makefile").read_text()
+    assert "cluster-smoke:" in makefile and "cluster_smoke" not in makefile.split("\ntest:")[1].split("\n\n")[0]

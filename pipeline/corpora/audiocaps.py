@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from pipeline.corpora.base import make_key, malformed_row, nfc, options_from_dict, register
 from pipeline.corpora.youtube import (
     YouTubeIndex, duplicate_row, format_seconds, is_youtube_id, locate, metadata_path,
-    parse_start, select_metadata,
+    parse_start, select_metadata, written_id,
 )
 from pipeline.manifest import ManifestRow, Reject
 
@@ -145,7 +145,7 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
             try:
                 cap_id, ytid, start, caption = parse_record(fields, cols)
             except ValueError as err:
-                yield malformed_row(CORPUS, source, str(err))
+                yield malformed_row(CORPUS, source, str(err), youtube_id=written_id(fields, cols["youtube_id"]))
                 continue
             clip = (ytid, round(start * 1000))
             clips.setdefault(clip, []).append(_Caption(cap_id, line, caption))
@@ -156,7 +156,7 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
             source = f"{rel}:{min(c.line for c in caps)}"
             key = make_key(CORPUS, f"{ytid}_{format_seconds(start)}")
             if clip in first_seen:
-                yield duplicate_row(CORPUS, key, source, first_seen[clip])
+                yield duplicate_row(CORPUS, key, source, first_seen[clip], ytid)
                 continue
             first_seen[clip] = source
             found = locate(index, corpus=CORPUS, key=key, source=source, youtube_id=ytid, start_s=start,

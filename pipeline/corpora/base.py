@@ -134,9 +134,10 @@ def source_ref(path: Path, line: int | None = None) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
-def missing_audio(corpus: str, key: str, source: str, detail: str) -> Reject:
-    return Reject(stage="ingest", reason="missing_audio", source=source, key=key, detail=detail, corpus=corpus)
+def missing_audio(corpus: str, key: str, source: str, detail: str, **ids: str | None) -> Reject:
+    """`ids`: the clip as its user knows it (`youtube_id`, `audio_path`, `source_id`; see Reject)."""
+    return Reject(stage="ingest", reason="missing_audio", source=source, key=key, detail=detail, corpus=corpus, **ids)
 
 
-def malformed_row(corpus: str, source: str, detail: str, key: str | None = None) -> Reject:
-    return Reject(stage="ingest", reason="malformed_row", source=source, key=key, detail=detail, corpus=corpus)
+def malformed_row(corpus: str, source: str, detail: str, key: str | None = None, **ids: str | None) -> Reject:
+    return Reject(stage="ingest", reason="malformed_row", source=source, key=key, detail=detail, corpus=corpus, **ids)

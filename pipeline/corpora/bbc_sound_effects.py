@@ -134,18 +134,19 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
             continue
         key = make_key(CORPUS, sid)
         if key in seen:
-            yield malformed_row(CORPUS, source, f"duplicate location {location!r} (first at {seen[key]})", key)
+            yield malformed_row(CORPUS, source, f"duplicate location {location!r} (first at {seen[key]})", key,
+                                source_id=sid)
             continue
         seen[key] = source
         raw = rec.values["description"]
         if not raw.strip():
             yield Reject(stage="ingest", reason="missing_caption", source=source, key=key,
-                         detail="empty description", corpus=CORPUS)
+                         detail="empty description", corpus=CORPUS, source_id=sid)
             continue
         path = index.get(sid.lower())
         if path is None:
             yield missing_audio(CORPUS, key, source,
-                                f"{location} or <folder>/<description>.{location} under {root}")
+                                f"{location} or <folder>/<description>.{location} under {root}", source_id=sid)
             continue
         category = rec.values.get("category", "").strip()
         yield ManifestRow(

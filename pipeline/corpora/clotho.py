@@ -128,17 +128,20 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
                 continue
             key = make_key(CORPUS, name)
             if key in seen:
-                yield malformed_row(CORPUS, source, f"duplicate file_name {name!r} (first at {seen[key]})", key)
+                yield malformed_row(CORPUS, source, f"duplicate file_name {name!r} (first at {seen[key]})", key,
+                                    source_id=name)
                 continue
             seen[key] = source
             captions = [rec.values[c] for c in CAPTION_COLUMNS if rec.values.get(c, "").strip()]
             if not captions:
                 yield Reject(stage="ingest", reason="missing_caption", source=source, key=key,
-                             detail=f"no caption in columns {', '.join(CAPTION_COLUMNS)}", corpus=CORPUS)
+                             detail=f"no caption in columns {', '.join(CAPTION_COLUMNS)}", corpus=CORPUS,
+                             source_id=name)
                 continue
             candidates = audio.get(name)
             if not candidates:
-                yield missing_audio(CORPUS, key, source, f"{split}/{name!r} (any folder under {root})")
+                yield missing_audio(CORPUS, key, source, f"{split}/{name!r} (any folder under {root})",
+                                    source_id=name)
                 continue
             info = meta.get(name, {})
             sound_id = info.get("sound_id", "").strip()

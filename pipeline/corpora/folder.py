@@ -157,7 +157,8 @@ class _CsvCaptions:
         for file_name, entry in self.entries.items():
             if not entry["used"]:
                 yield missing_audio(CORPUS, make_key(CORPUS, file_name), entry["source"],
-                                    f"{file_name!r} listed in {self.rel} is not an audio file under the root")
+                                    f"{file_name!r} listed in {self.rel} is not an audio file under the root",
+                                    audio_path=file_name)
 
 
 @register(CORPUS)
@@ -185,7 +186,8 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
             if os.path.splitext(str(path))[0] in audio_stems:
                 continue  # a preview beside the real audio
             yield Reject(stage="ingest", reason="unsupported_container", source=rel, key=key, corpus=CORPUS,
-                         detail="video container: extract the audio track (e.g. ffmpeg -i in.mp4 -vn out.wav)")
+                         detail="video container: extract the audio track (e.g. ffmpeg -i in.mp4 -vn out.wav)",
+                         audio_path=str(path))
             continue
         source = rel
         captions: list[str] = []
@@ -195,7 +197,8 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
             try:
                 meta = _read_json(json_path)
             except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
-                yield malformed_row(CORPUS, _rel(json_path, root), f"bad JSON sidecar: {err}", key)
+                yield malformed_row(CORPUS, _rel(json_path, root), f"bad JSON sidecar: {err}", key,
+                                    audio_path=str(path))
                 continue
         entry = table.lookup(rel) if table is not None else None
         if entry is not None:
@@ -214,12 +217,13 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
         if not captions:
             yield Reject(stage="ingest", reason="missing_caption", source=rel, key=key, corpus=CORPUS,
                          detail="no <stem>.txt/<stem>.json sidecar or captions_csv row "
-                                "(or set caption_from_filename: true)")
+                                "(or set caption_from_filename: true)", audio_path=str(path))
             continue
         split_value = meta.get("split") or (entry or {}).get("split")
         split = map_split(split_value)
         if split_value and split is None:
-            yield malformed_row(CORPUS, source, f"unknown split {split_value!r} (train|valid|test)", key)
+            yield malformed_row(CORPUS, source, f"unknown split {split_value!r} (train|valid|test)", key,
+                                audio_path=str(path))
             continue
         if split is None and from_folder:
             split = map_split(rel.split("/", 1)[0]) if "/" in rel else None

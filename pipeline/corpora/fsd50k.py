@@ -136,25 +136,28 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
             if fixed_split is None:
                 split = DEV_SPLITS.get(rec.values["split"].strip().lower())
                 if split is None:
-                    yield malformed_row(CORPUS, source, f"unknown split {rec.values['split']!r} (train|val)", key)
+                    yield malformed_row(CORPUS, source, f"unknown split {rec.values['split']!r} (train|val)", key,
+                                        source_id=fname)
                     continue
             else:
                 split = fixed_split
             if key in seen:
-                yield malformed_row(CORPUS, source, f"duplicate fname {fname} (first at {seen[key]})", key)
+                yield malformed_row(CORPUS, source, f"duplicate fname {fname} (first at {seen[key]})", key,
+                                    source_id=fname)
                 continue
             seen[key] = source
             mids = _split_list(rec.values["mids"])
             names = _split_list(rec.values["labels"])
             if not mids:
-                yield malformed_row(CORPUS, source, "no mids", key)
+                yield malformed_row(CORPUS, source, "no mids", key, source_id=fname)
                 continue
             if len(names) != len(mids):
                 names = [""] * len(mids)  # positions do not line up: rely on the vocabulary only
             labels = [vocab.get(m) or readable(n) or m for m, n in zip(mids, names)]
             wav = f"{fname}.wav"
             if wav not in on_disk:
-                yield missing_audio(CORPUS, key, source, f"{audio_dir}/{wav}")
+                yield missing_audio(CORPUS, key, source, f"{audio_dir}/{wav}", source_id=fname,
+                                    audio_path=f"{audio_dir}/{wav}")
                 continue
             captions = [", ".join(labels)]
             info = meta.get(fname, {})

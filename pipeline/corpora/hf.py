@@ -209,33 +209,36 @@ def _row(row: dict[str, Any], sid: str, source: str, hf_split: str, root: Path, 
         yield malformed_row(CORPUS, source, "empty id")
         return
     if key in seen:
-        yield malformed_row(CORPUS, source, f"duplicate id {sid!r} (first at {seen[key]})", key)
+        yield malformed_row(CORPUS, source, f"duplicate id {sid!r} (first at {seen[key]})", key, source_id=sid)
         return
     seen[key] = source
     split_value = row.get(opt.split_column) if opt.split_column else hf_split
     split = opt.split_map.get(str(split_value).strip().lower()) if split_value is not None else None
     if split is None:
         where = f"column {opt.split_column!r}" if opt.split_column else "dataset split"
-        yield malformed_row(CORPUS, source, f"{where} {split_value!r} is not a known split; add it to split_map", key)
+        yield malformed_row(CORPUS, source, f"{where} {split_value!r} is not a known split; add it to split_map", key,
+                            source_id=sid)
         return
     captions = _captions(row.get(opt.caption_column))
     if not captions:
         yield Reject(stage="ingest", reason="missing_caption", source=source, key=key, corpus=CORPUS,
-                     detail=f"empty column {opt.caption_column!r}")
+                     detail=f"empty column {opt.caption_column!r}", source_id=sid)
         return
     try:
         path, data, stored = _resolve(root, row.get(opt.audio_column))
     except ValueError as err:
-        yield malformed_row(CORPUS, source, str(err), key)
+        yield malformed_row(CORPUS, source, str(err), key, source_id=sid)
         return
     if path is None and data:
         path = str(write_cached(bytes(data), opt.cache_dir / (key + sniff_extension(data, stored))))
     if path is None:
-        yield missing_audio(CORPUS, key, source, f"column {opt.audio_column!r}: no file at {stored!r} and no bytes")
+        yield missing_audio(CORPUS, key, source, f"column {opt.audio_column!r}: no file at {stored!r} and no bytes",
+                            source_id=sid, audio_path=str(stored) if stored else None)
         return
     if is_video(path):
         yield Reject(stage="ingest", reason="unsupported_container", source=source, key=key, corpus=CORPUS,
-                     detail=f"{path}: video container; extract the audio track (ffmpeg -i in.mp4 -vn out.wav)")
+                     detail=f"{path}: video container; extract the audio track (ffmpeg -i in.mp4 -vn out.wav)",
+                     source_id=sid, audio_path=str(path))
         return
     labels = _captions(row.get(opt.labels_column)) if opt.labels_column else []
     license_ = row.get(opt.license_column) if opt.license_column else opt.license

@@ -364,12 +364,12 @@ def _iter_library(corpus: str, root: Path, cfg: LibraryConfig) -> Iterator[Manif
         if is_video(rel):
             yield Reject(stage="ingest", reason="unsupported_container", source=source, key=key, corpus=corpus,
                          detail=f"{audio_path}: a video container; extract the audio track, e.g. "
-                                f"`ffmpeg -i '{rel.name}' -vn -c:a flac '{rel.stem}.flac'`")
+                                f"`ffmpeg -i '{rel.name}' -vn -c:a flac '{rel.stem}.flac'`", audio_path=audio_path)
             continue
         captions, labels = describe(root / rel, rel, cfg)
         if not captions:
             yield malformed_row(corpus, source, f"{audio_path}: no description in its tags, file name "
-                                                f"or folders", key=key)
+                                                f"or folders", key=key, audio_path=audio_path)
             continue
         yield ManifestRow(
             key=key, corpus=corpus, split=cfg.split, audio_path=audio_path, source=source,

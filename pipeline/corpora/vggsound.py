@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from pipeline.corpora.base import make_key, malformed_row, nfc, options_from_dict, register
 from pipeline.corpora.youtube import (
     YouTubeIndex, csv_lines, duplicate_row, is_youtube_id, locate, metadata_path,
-    parse_start,
+    parse_start, written_id,
 )
 from pipeline.manifest import ManifestRow, Reject
 
@@ -79,12 +79,12 @@ def read(root: Path, options: dict[str, Any]) -> Iterator[ManifestRow | Reject]:
         try:
             ytid, start, label, split = parse_clip(fields)
         except ValueError as err:
-            yield malformed_row(CORPUS, source, str(err))
+            yield malformed_row(CORPUS, source, str(err), youtube_id=written_id(fields))
             continue
         key = make_key(CORPUS, clip_name(ytid, start))
         clip = (ytid, round(start * 1000))
         if clip in first_seen:
-            yield duplicate_row(CORPUS, key, source, first_seen[clip])
+            yield duplicate_row(CORPUS, key, source, first_seen[clip], ytid)
             continue
         first_seen[clip] = source
         found = locate(index, corpus=CORPUS, key=key, source=source, youtube_id=ytid, start_s=start)

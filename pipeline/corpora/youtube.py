@@ -280,12 +280,14 @@ def locate(
     """The matched audio file, or the row's Reject (`missing_audio`, `unsupported_container`)."""
     m = index.match(youtube_id, start_s, end_s, prefer_dirs)
     if m is None:
-        return missing_audio(corpus, key, source, index.explain_missing(youtube_id, start_s, end_s))
+        return missing_audio(corpus, key, source, index.explain_missing(youtube_id, start_s, end_s),
+                             youtube_id=youtube_id)
     if m.video:
         name = m.path.name
         flac = os.path.splitext(name)[0] + ".flac"
         return Reject(
             stage="ingest", reason="unsupported_container", source=source, key=key, corpus=corpus,
+            youtube_id=youtube_id, audio_path=str(m.path),
             detail=(f"only a video container matched: {m.path}; soundfile cannot decode "
                     f"{', '.join(VIDEO_EXTENSIONS)}: extract the audio track keeping the stem, "
                     f"e.g. `ffmpeg -i {name} -vn {flac}`"),
@@ -293,9 +295,15 @@ def locate(
     return m
 
 
-def duplicate_row(corpus: str, key: str, source: str, first: str) -> Reject:
+def duplicate_row(corpus: str, key: str, source: str, first: str, youtube_id: str | None = None) -> Reject:
     return Reject(stage="ingest", reason="duplicate_row", source=source, key=key, corpus=corpus,
-                  detail=f"the same clip is listed first at {first}")
+                  detail=f"the same clip is listed first at {first}", youtube_id=youtube_id)
+
+
+def written_id(fields: Sequence[str], index: int = 0) -> str | None:
+    """The YouTube id as a malformed row writes it (for its reject line), or None."""
+    value = fields[index].strip() if 0 <= index < len(fields) else ""
+    return value or None
 
 
 def csv_lines(path: Path) -> Iterator[tuple[int, list[str] | None, str | None]]:
