@@ -172,12 +172,13 @@ def load_backends(cfg: EvalConfig) -> dict[str, Any]:
     out = {}
     for role, spec in (("fad", cfg.fad_backend), ("kl", cfg.kl_backend), ("clap", cfg.clap_backend)):
         spec = f"tagger:{cfg.tagger}" if spec == "tagger" else spec
-        if spec not in cache:
-            try:
-                cache[spec] = load_backend(spec, role)
-            except (OSError, ValueError, BackendUnavailable) as err:
-                raise SystemExit(f"evaluate: {role} backend {spec!r}: {err}") from None
-        out[role] = cache[spec]
+        try:
+            backend = cache[spec] if spec in cache else load_backend(spec, role)
+            if role not in getattr(backend, "roles", {role}):
+                raise BackendUnavailable(f"it cannot serve as the {role} backend (roles: {sorted(backend.roles)})")
+        except (OSError, ValueError, BackendUnavailable) as err:
+            raise SystemExit(f"evaluate: {role} backend {spec!r}: {err}") from None
+        cache[spec] = out[role] = backend
     return out
 
 
