@@ -307,8 +307,9 @@ class _nullcontext:
 
 def _validate(model, ema, valid, encode_batch, autocast) -> dict[str, float]:
     """Validation loss over the fixed valid batches (no mix, no CFG dropout), with the EMA weights
-    when EMA is on; plus per-codebook cross-entropy, perplexity and the codes' unigram entropy (the
-    loss of the best model that ignores context and text)."""
+    when EMA is on; plus per-codebook cross-entropy, perplexity, the codes' unigram entropy (the
+    loss of the best model that ignores context and text) and the loss with the null condition
+    (`text_gain` = how many nats per token the caption saves)."""
     import torch
 
     live_weights = None
@@ -317,13 +318,17 @@ def _validate(model, ema, valid, encode_batch, autocast) -> dict[str, float]:
         model.load_state_dict(ema.weights_for(model))
     model.eval()
     K = model.config.num_codebooks
-    total, ntok, ce = 0.0, 0, torch.zeros(K)
+    total, total_null, ntok, ce = 0.0, 0.0, 0, torch.zeros(K)
     counts = torch.zeros(K, model.config.cardinality, dtype=torch.float64)
     with torch.no_grad(), autocast:
         for batch in valid:
             codes, frame_mask, text, text_mask = encode_batch(batch)
             loss, ce_k, n = model.compute_loss(codes, frame_mask, text, text_mask)
+            # The same batch with the null condition: how much the text tells the LM.
+            everyone = torch.ones(codes.shape[0], dtype=torch.bool, device=codes.device)
+            loss_null, _, _ = model.compute_loss(codes, frame_mask, *model.null_condition(text, text_mask, everyone))
             total += float(loss) * n
+            total_null += float(loss_null) * n
             ce += ce_k.float().cpu() * n
             ntok += n
             for k in range(K):
@@ -334,7 +339,9 @@ def _validate(model, ema, valid, encode_batch, autocast) -> dict[str, float]:
         model.load_state_dict(live_weights)
     p = counts / counts.sum(-1, keepdim=True).clamp_min(1)
     unigram = float((-(p * p.clamp_min(1e-12).log()).sum(-1)).mean())
-    out = {"loss": total / max(1, ntok), "unigram_entropy": unigram, "tokens": float(ntok)}
+    out = {"loss": total / max(1, ntok), "loss_null_text": total_null / max(1, ntok), "unigram_entropy": unigram,
+           "tokens": float(ntok)}
+    out["text_gain"] = out["loss_null_text"] - out["loss"]  # nats per token the caption is worth
     for k in range(K):
         out[f"ce_{k}"] = float(ce[k]) / max(1, ntok)
         out[f"ppl_{k}"] = math.exp(out[f"ce_{k}"])

@@ -14,9 +14,22 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("pipeline", "audiogen", "params.yaml", "dvc.yaml", ".dvcignore", ".gitignore")
+
+
+# Every model stage at a size that runs in seconds (the demo's own sizes are in params.yaml).
+TINY_MODELS = {
+    "tagger": {"shards": "data/shards/audio", "out": "models/tagger", "metrics": "reports/tagger/metrics.json",
+               "epochs": 2, "min_count": 2, "batch_size": 16},
+    "train": {"lm_preset": "tiny", "lm_overrides": {"dim": 32, "num_layers": 1, "num_heads": 2}, "segment_s": 1.0,
+              "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "valid_every": 2,
+              "log_every": 1, "mix": {"p": 0.5}, "seed": 0},
+    "evaluate": {"cfg": 3.0, "cfg_sweep": [1.0, 3.0], "splits": ["test"], "num_clips": 3, "max_duration_s": 1.0,
+                 "generations_per_caption": 2, "top_k": 20, "report_clips": 2},
+}
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -46,6 +59,12 @@ def demo_repo(tmp_path_factory, ray_local) -> tuple[Path, dict[str, str]]:
     _run(["git", "config", "user.name", "audiogen tests"], repo, env)
     _run(["git", "config", "user.email", "tests@audiogen.invalid"], repo, env)
     _run(["dvc", "init", "-q"], repo, env)
+    params_path = repo / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["codec"].update(steps=12, checkpoint_every=6, valid_every=6, valid_clips=4)
+    params["codec"]["losses"]["adv_start_step"] = 6  # exercise the discriminator phase too
+    params.update(TINY_MODELS)
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["git", "add", "-A"], repo, env)
     _run(["git", "commit", "-qm", "project"], repo, env)
     return repo, env
@@ -81,31 +100,10 @@ def test_dvc_repro_filter_on_demo(demo_repo):
     assert (out / "train.parquet").read_bytes() == before
 
 
-# Every model stage at a size that runs in seconds (the demo's own sizes are in params.yaml).
-TINY_MODELS = {
-    "tagger": {"shards": "data/shards/audio", "out": "models/tagger", "metrics": "reports/tagger/metrics.json",
-               "epochs": 2, "min_count": 2, "batch_size": 16},
-    "train": {"lm_preset": "tiny", "lm_overrides": {"dim": 32, "num_layers": 1, "num_heads": 2}, "segment_s": 1.0,
-              "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "valid_every": 2,
-              "log_every": 1, "mix": {"p": 0.5}, "seed": 0},
-    "evaluate": {"cfg": 3.0, "cfg_sweep": [1.0, 3.0], "splits": ["test"], "num_clips": 3, "max_duration_s": 1.0,
-                 "generations_per_caption": 2, "top_k": 20, "report_clips": 2},
-}
-
-
 def test_dvc_repro_whole_chain_on_demo(demo_repo):
     """Every stage through DVC (prepare → train_codec / train_tagger → tokenize → train → evaluate),
     each model trained for a few steps only."""
-    import yaml
-
     repo, env = demo_repo
-    params_path = repo / "params.yaml"
-    params = yaml.safe_load(params_path.read_text())
-    params["codec"].update(steps=12, checkpoint_every=6, valid_every=6, valid_clips=4)
-    params["codec"]["losses"]["adv_start_step"] = 6  # exercise the discriminator phase too
-    params.update(TINY_MODELS)
-    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(["git", "commit", "-qam", "tiny settings"], repo, env)
     _run(["dvc", "repro"], repo, env)
 
     audio = sorted(p.name for p in (repo / "data" / "shards" / "audio").glob("*.tar"))
