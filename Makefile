@@ -9,6 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 export DVC_NO_ANALYTICS := 1
 export RAY_AUTH_MODE    := disabled
 export HF_HUB_OFFLINE   := 1
+export OMP_WAIT_POLICY  := PASSIVE
 export PATH             := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install demo test bench clean-demo cluster-smoke
@@ -36,6 +37,8 @@ bench: install
 	$(BIN)/python benchmarks/prepare.py
 	$(BIN)/python benchmarks/tokenize.py --overhead-presets paper --minutes 10 --repeats 2 --threads 1
 	$(BIN)/python benchmarks/loader.py   # needs the demo's shards (make demo)
+	$(BIN)/python benchmarks/train.py    # trainer/loader part needs the demo's shards and codec
+	$(BIN)/python benchmarks/generate.py
 
 # Not part of `make test`: ray up / ray submit pipeline/tokenize.py / ray down on cluster-local.yaml (sshd to
 # 127.0.0.1, in its own namespace), checking the cluster's token shards equal a local run's. Root; ~2 minutes.

@@ -9,6 +9,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see audiogen/__init__.py
 
 
 @pytest.fixture(scope="session")
