@@ -81,8 +81,8 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ddp_model = DDP(_LossModule(model), device_ids=[device.index] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
-                            fused=device.type == "cuda")
+    # fused: one kernel for all parameters (on CPU too: base's update 3.5 s → 0.9 s, benchmarks/train.py)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, fused=True)
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
     # The CFG dropout draws from its own generator: resuming restores it exactly.
     dropout_gen = torch.Generator().manual_seed(cfg.seed * 7919 + rank)

@@ -4,7 +4,8 @@ Writes all ten corpora of CORPORA.md in their official layouts under `DIR/<regis
 filled with procedurally synthesised sounds (pipeline.demo_sounds) whose captions and tags describe
 them (pipeline.demo_catalog), plus planted cases for the later stages: speech-labelled clips,
 cross-corpus duplicates, AudioCaps-test leakage, broken files, missing audio, a malformed row, a
-video-only row. `DIR/demo_expectations.json` lists every clip and planted case (schema in
+video-only row, and non-speech clips with a sentence spoken over them (espeak-ng when installed,
+pipeline.demo_voice) that no label or caption mentions. `DIR/demo_expectations.json` lists every clip and planted case (schema in
 `expectations()`), so tests can check what each stage should find. Same seed → identical bytes.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.demo_writer import CorpusWriter, YoutubeIds, rng_for
 from pipeline.demo_youtube import Shared, write_audiocaps, write_audioset, write_vggsound
 
 EXPECTATIONS = "demo_expectations.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 WRITERS: dict[str, Callable[[CorpusWriter, Shared], None]] = {
     "audioset": write_audioset,
@@ -78,13 +79,16 @@ def expectations(seed: int, writers: dict[str, CorpusWriter]) -> dict[str, Any]:
       (metadata value or null), `offset_s` (after ingest's whole-video decision), `whole_video`,
       `captions`, `caption` (raw caption the adapter should set; tag corpora: labels joined ", "),
       `labels`, `label_ids`, `kinds` (synthesised sounds), `speech`, `speech_modes` (subset of
-      ["strict", "paper"]: filter modes that should flag it). AudioCaps val/test add `lines` (all
+      ["strict", "paper"]: label/caption rules that should flag it), `spoken` (null, or the
+      sentence talked over the clip: `text`, `voice`, `engine`, `start_s`, `seconds`). AudioCaps val/test add `lines` (all
       five rows), BBC `description` (raw) and `location`, libraries `text_source`
       (bext|info|id3|filename), `text`, `keywords` (words the caption should contain) and
       `drop_tokens` (codes, layouts, creator ids, take numbers a name parser should drop).
     - `duplicates`: groups of clips in different corpora sharing a YouTube id+start or a Freesound id.
     - `leakage`: AudioCaps test YouTube ids and the training clips elsewhere that share the id.
-    - `speech`, `broken_audio`: flat lists (corpus, source, audio, ...) for convenience.
+    - `speech`, `spoken_speech`, `broken_audio`: flat lists (corpus, source, audio, ...) for convenience;
+      `spoken_speech` holds the clips only the audio filter can find (speech in the audio, none in the text).
+    - `speech_engine`: what spoke the planted sentences (`espeak-ng <version>`, or the formant voice).
     """
     corpora = {name: w.summary() for name, w in writers.items()}
     clips = [c for w in writers.values() for c in w.clips]
@@ -121,6 +125,8 @@ def expectations(seed: int, writers: dict[str, CorpusWriter]) -> dict[str, Any]:
         "leakage": leakage,
         "speech": [{**ref(c), "speech_modes": c["speech_modes"], "kinds": c["kinds"]}
                    for c in clips if c["speech"] or c["speech_modes"]],
+        "spoken_speech": [{**ref(c), "spoken": c["spoken"], "kinds": c["kinds"]} for c in clips if c.get("spoken")],
+        "speech_engine": next((c["spoken"]["engine"] for c in clips if c.get("spoken")), None),
         "broken_audio": [{**ref(c), "broken": c["broken"]} for c in clips if c["broken"]],
         "totals": {
             "clips": len(clips),

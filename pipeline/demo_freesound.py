@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from pipeline.demo_catalog import KINDS, NON_SPEECH, Scene, ancestors, captions, fsd_label, random_scene
+from pipeline.demo_voice import SENTENCES
 from pipeline.demo_writer import CorpusWriter
 from pipeline.demo_youtube import Shared, speech_fields
 
@@ -53,7 +54,7 @@ def write_clotho(w: CorpusWriter, sh: Shared) -> None:
     meta_rows: dict[str, list[list]] = {s: [] for s in splits}
     names: set[str] = set()
 
-    def clip(folder, scene, *, fid=None, broken=None, missing=False):
+    def clip(folder, scene, *, fid=None, broken=None, missing=False, seconds=None, spoken=None):
         fid = fid or next(ids)
         while True:
             stem = NAME_STEMS.get(scene.kinds[0], scene.kinds[0])
@@ -75,8 +76,9 @@ def write_clotho(w: CorpusWriter, sh: Shared) -> None:
         if missing:
             w.reject("missing_audio", source, freesound_id=str(fid), audio=f"{folder}/{name}")
             return
-        fields = w.audio(f"{folder}/{name}", scene, round(float(rng.uniform(1.5, 5.0)), 3), sr=44100,
-                         ident=f"freesound:{fid}", broken=broken)
+        seconds = seconds or round(float(rng.uniform(1.5, 5.0)), 3)
+        fields = w.audio(f"{folder}/{name}", scene, seconds, sr=44100, ident=f"freesound:{fid}", broken=broken,
+                         spoken=spoken)
         w.clip(source=source, split=splits[folder], youtube_id=None, youtube_start_s=None, freesound_id=str(fid),
                duration_s=None, offset_s=0.0, labels=[k for k in keywords.split(";") if k], label_ids=[],
                caption=caps[0], captions=caps, license=lic,
@@ -92,6 +94,8 @@ def write_clotho(w: CorpusWriter, sh: Shared) -> None:
         clip("validation", random_scene(rng))
     for _ in range(4):
         clip("evaluation", random_scene(rng))
+    # a stream recording with a passer-by talking, captioned as water only (the audio filter's case)
+    clip("development", Scene(("stream",)), seconds=8.0, spoken=SENTENCES[1])
     for folder in splits:
         w.csv(f"clotho_captions_{folder}.csv", caps_rows[folder],
               header=["file_name"] + [f"caption_{i}" for i in range(1, 6)])

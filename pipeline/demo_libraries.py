@@ -11,6 +11,7 @@ import csv
 import re
 
 from pipeline.demo_catalog import Scene
+from pipeline.demo_voice import SENTENCES, Spoken
 from pipeline.demo_writer import CorpusWriter
 from pipeline.demo_youtube import speech_fields
 
@@ -155,12 +156,13 @@ _SUBTYPE = {"WAV": "PCM_24", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAY
 
 def _library_clip(w: CorpusWriter, rel: str, kind: str, *, sr: int, channels: int, subtype: str | None = None,
                   bext: str | None = None, info: dict | None = None, title: str | None = None,
-                  keywords: list[str], drop: list[str], broken: str | None = None) -> None:
+                  keywords: list[str], drop: list[str], broken: str | None = None, seconds: float | None = None,
+                  spoken: Spoken | None = None) -> None:
     fmt = _FMT[rel[rel.rfind("."):].lower()]
     scene = Scene((kind,))
-    secs = round(float(w.rng("len", rel).uniform(1.0, 3.0)), 3)
+    secs = seconds or round(float(w.rng("len", rel).uniform(1.0, 3.0)), 3)
     fields = w.audio(rel, scene, secs, sr=sr, channels=channels, fmt=fmt, subtype=subtype or _SUBTYPE[fmt],
-                     bext=bext, info=info, title=title, broken=broken)
+                     bext=bext, info=info, title=title, broken=broken, spoken=spoken)
     if bext:
         text_source, text = "bext", bext
     elif info:
@@ -223,4 +225,7 @@ def write_odeon(w: CorpusWriter) -> None:
         if i == 1:
             w.audio(rel[:-4] + ".mp3", Scene((kind,)), 1.5, sr=44100, channels=2, fmt="MP3", subtype="MPEG_LAYER_III")
             w.skipped.append(rel[:-4] + ".mp3")
+    # a dawn chorus with a guide talking over it; the file name says birds only (the audio filter's case)
+    _library_clip(w, f"{ODEON_ROOT}/Ambiences/Odeon - Forest Birds Morning.wav", "birds", sr=48000, channels=2,
+                  keywords=["forest", "birds"], drop=["odeon"], seconds=9.0, spoken=SENTENCES[2])
     w.blob(f"{ODEON_ROOT}/Odeon - readme.pdf", PDF)

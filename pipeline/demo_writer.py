@@ -20,6 +20,7 @@ import soundfile as sf
 
 from pipeline.demo_catalog import Scene
 from pipeline.demo_sounds import render
+from pipeline.demo_voice import Spoken, plant
 
 YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -165,17 +166,22 @@ class CorpusWriter:
     def audio(self, rel: str, scene: Scene, seconds: float, *, sr: int = 44100, channels: int = 1,
               fmt: str = "WAV", subtype: str | None = "PCM_16", ident: str | None = None,
               bext: str | None = None, info: dict[str, str] | None = None, title: str | None = None,
-              broken: str | None = None) -> dict[str, Any]:
+              broken: str | None = None, spoken: Spoken | None = None) -> dict[str, Any]:
         """Synthesise `scene` and write it to `rel`. `ident` names the content (clips sharing an
         ident sound the same, e.g. one YouTube segment in three corpora); default: corpus + rel.
         `broken`: None, "garbage" (random bytes: the header probe fails) or "truncated" (a valid
-        header, the stream cut short: decoding fails). Returns the file's expectation fields."""
+        header, the stream cut short: decoding fails). `spoken`: a sentence talked over the scene
+        (pipeline.demo_voice), recorded in the returned `spoken` field (else null). Returns the
+        file's expectation fields."""
         ident = ident or f"{self.corpus}:{rel}"
         rng = rng_for(self.seed, ident)
+        said = None
         if broken == "garbage":
             data = rng.bytes(int(rng.integers(2000, 6000)))
         else:
             audio = render(scene.layers(), rng, sr, seconds, channels)
+            if spoken is not None:
+                audio, said = plant(audio, sr, spoken, rng)
             data = encode(audio, sr, fmt, subtype, serial=stable_int(ident) & 0x7FFFFFFF,
                           bext=bext, info=info, title=title)
             if broken == "truncated":
@@ -184,7 +190,7 @@ class CorpusWriter:
                 self.seconds += seconds
         self._write(rel, data)
         return {"audio": rel, "sample_rate": sr, "channels": channels, "format": fmt,
-                "subtype": subtype, "file_seconds": round(seconds, 6), "broken": broken}
+                "subtype": subtype, "file_seconds": round(seconds, 6), "broken": broken, "spoken": said}
 
     def blob(self, rel: str, data: bytes, *, skipped: bool = True) -> None:
         """A non-audio or unreadable-container file (readme.pdf, artwork, .mp4)."""

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from pipeline.demo_catalog import CLASSES, KINDS, NON_SPEECH, Scene, captions, class_name, ontology, random_scene
+from pipeline.demo_voice import SENTENCES
 from pipeline.demo_writer import CorpusWriter, YoutubeIds
 
 
@@ -55,7 +56,7 @@ def write_audioset(w: CorpusWriter, sh: Shared) -> None:
         return len(files[fname]) + 3  # three '#' header lines
 
     def segment(fname, split, scene, audio_rel, *, yid=None, start=None, seconds=None, whole=None, sr=32000,
-                channels=1, fmt="WAV", subtype="PCM_16", broken=None, missing=False, ident=None):
+                channels=1, fmt="WAV", subtype="PCM_16", broken=None, missing=False, ident=None, spoken=None):
         yid = yid or sh.ids.new()
         start = float(start if start is not None else int(rng.integers(0, 30)) * 10)
         seconds = seconds or round(float(rng.uniform(2.5, 5.0)), 3)
@@ -71,7 +72,7 @@ def write_audioset(w: CorpusWriter, sh: Shared) -> None:
         rel = audio_rel.format(id=yid, start=int(start), end=int(start + window))
         ident = ident or f"yt:{yid}:{int(start)}"
         fields = w.audio(rel, scene, whole or seconds, sr=sr, channels=channels, fmt=fmt, subtype=subtype,
-                         ident=ident, broken=broken)
+                         ident=ident, broken=broken, spoken=spoken)
         labels = [class_name(m) for m in mids]
         w.clip(source=source, split=split, youtube_id=yid, youtube_start_s=start, freesound_id=None,
                duration_s=window, offset_s=start if whole else 0.0, whole_video=bool(whole),
@@ -103,6 +104,8 @@ def write_audioset(w: CorpusWriter, sh: Shared) -> None:
     line = row(unbal, bad, 40.0, 50.0, ["/m/0bt9lr"])
     w.reject("malformed_row", f"{unbal}:{line}", detail=f"YouTube id {bad!r} is not 11 characters")
     segment(unbal, "train", _yt_scene(rng), "", missing=True)
+    # rain that someone talks over, labelled Rain only: only the audio speech filter can find it
+    segment(unbal, "train", Scene(("rain",)), "unbalanced/Y{id}.wav", seconds=10.0, spoken=SENTENCES[0])
     # eval: <id>_<start>.flac and one Y<id>_<start>_<end>.wav
     segment(ev, "test", Scene(("speech_female",)), "eval/{id}_{start}.flac", sr=48000)
     segment(ev, "test", _yt_scene(rng), "eval/Y{id}_{start}.000_{end}.000.wav", sr=44100, channels=2)

@@ -4,7 +4,8 @@
 
 A Ray Data job (local Ray, or the cluster named by RAY_ADDRESS): the plan (pipeline.prepare_plan)
 assigns every manifest row to a shard `<split>-<corpus>-NNNNNN.tar` up front, then one Ray task per
-shard decodes, gates, resamples and encodes its rows and writes the tar (pipeline.prepare_shard).
+shard decodes, gates, resamples, measures speech and encodes its rows and writes the tar
+(pipeline.prepare_shard; speech: pipeline.prepare_speech, `prepare.speech_audio`).
 Re-runs skip shards that are complete (tar + part record with the same plan hash and sha256), so a
 killed run resumes where it stopped and re-ingesting one corpus rebuilds only its shards.
 
@@ -22,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipeline import prepare_speech
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
 from pipeline.manifest import SPLITS, read_manifest, write_json, write_rejects
 from pipeline.prepare_plan import STAGE, PrepareConfig, code_version, make_plan
@@ -97,9 +99,12 @@ def summarise(parts: list[dict], plan_rejects: list[dict], cfg: PrepareConfig,
         g["hours"] = round(g["hours"], 4)
     rejects = plan_rejects + [r for p in parts for r in p["rejects"]]
     clips = sum(p["clips"] for p in parts)
+    speech = prepare_speech.summarise(parts, cfg) if cfg.speech_audio != "off" else {"speech_audio": "off"}
     return {
         "rows": rows_in,
         "rows_without_clips": len(plan_rejects) + sum(p["rows_without_clips"] for p in parts),
+        "rows_dropped_for_speech": speech.get("rows_dropped", 0),
+        "speech": speech,
         "clips": clips,
         "hours": round(sum(p["seconds"] for p in parts) / 3600, 4),
         "shards": sum(p["clips"] > 0 for p in parts),
@@ -121,7 +126,7 @@ def prepare(manifests: str | Path, out: str | Path, cfg: PrepareConfig, force: b
     manifests, out = Path(manifests), Path(out)
     start = time.time()
     rows = load_rows(manifests)
-    code = code_version()
+    code = code_version(speech=cfg.speech_audio != "off")
     plans, plan_rejects = make_plan(rows, cfg, code)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale(out, {p["name"] for p in plans})
@@ -155,13 +160,17 @@ def prepare(manifests: str | Path, out: str | Path, cfg: PrepareConfig, force: b
     log.info("prepare: %d clips (%.2f h) in %d shards from %d rows; %d rejects %s; %d shards built, %d skipped; "
              "%.1f s → %s", stats["clips"], stats["hours"], stats["shards"], len(rows), len(rejects),
              stats["rejects"] or "", len(todo), len(plans) - len(todo), time.time() - start, out)
+    log.info("prepare: %s", prepare_speech.summary_line(stats["speech"]))
     check_reject_fraction(STAGE, stats["rows_without_clips"], len(rows), cfg.max_reject_fraction)
     return stats
 
 
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
-    defaults = PrepareConfig.from_dict(load_params("prepare"))
+    try:
+        defaults = PrepareConfig.from_dict(load_params("prepare"))
+    except ValueError as err:
+        raise SystemExit(f"prepare: {err}") from err
     p = argparse.ArgumentParser(prog="python -m pipeline.prepare", description=__doc__.split("\n\n")[0])
     p.add_argument("--manifests", default="data/manifests/filtered", help="dir with {train,valid,test}.parquet")
     p.add_argument("--out", default="data/shards/audio", help="output dir for shards, shards.json, stats, rejects")
@@ -171,13 +180,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shard-mb", type=float, default=defaults.shard_mb)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--workers", type=int, default=defaults.workers, help="concurrent shard tasks (default: all CPUs)")
+    p.add_argument("--speech-audio", choices=("off", "flag", "drop"), default=defaults.speech_audio,
+                   help="measure speech in the audio: off | flag (record only) | drop")
+    p.add_argument("--max-speech-fraction", type=float, default=defaults.max_speech_fraction)
+    p.add_argument("--speech-measure", choices=("all", "needed"), default=defaults.speech_measure)
+    p.add_argument("--vad-device", default=defaults.vad.device, help="cpu | cuda | cuda:N | auto")
     p.add_argument("--metrics", default=None, help="also write stats.json here (the DVC metrics file)")
     p.add_argument("--force", action="store_true", help="rebuild every shard, even complete ones")
     a = p.parse_args(argv)
     cfg = defaults
     cfg.resampler, cfg.segment_s, cfg.min_segment_s = a.resampler, a.segment_s, a.min_segment_s
     cfg.shard_mb, cfg.seed, cfg.workers = a.shard_mb, a.seed, a.workers
-    cfg.validate()
+    cfg.speech_audio, cfg.max_speech_fraction, cfg.speech_measure = a.speech_audio, a.max_speech_fraction, a.speech_measure
+    cfg.vad.device = a.vad_device
+    try:
+        cfg.validate()
+    except ValueError as err:
+        raise SystemExit(f"prepare: {err}") from err
     prepare(a.manifests, a.out, cfg, force=a.force, metrics=a.metrics)
 
 

@@ -19,10 +19,15 @@ from typing import Any
 
 from audiogen.shards import KEY_RE, shard_name
 from audiogen.text import CaptionConfig
+from audiogen.vad import VadConfig
+from pipeline.manifest import reject_ids
 
 STAGE = "prepare"
-CODE_FILES = ("audiogen/audio.py", "audiogen/text.py", "audiogen/shards.py",
-              "pipeline/prepare.py", "pipeline/prepare_plan.py", "pipeline/prepare_shard.py")
+CODE_FILES = ("audiogen/audio.py", "audiogen/text.py", "audiogen/shards.py", "audiogen/vad.py",
+              "pipeline/prepare.py", "pipeline/prepare_plan.py", "pipeline/prepare_shard.py",
+              "pipeline/prepare_speech.py")
+SPEECH_AUDIO = ("off", "flag", "drop")
+SPEECH_MEASURE = ("all", "needed")
 
 
 @dataclass
@@ -40,6 +45,13 @@ class PrepareConfig:
     max_clip_fraction: float = 0.01  # more clipped samples than this → reject `clipping`
     max_reject_fraction: float = 0.5  # of manifest rows yielding no clip; above it the stage fails
     workers: int | None = None  # concurrent shard tasks; null = every CPU Ray has
+    # Speech measured in the audio (audiogen.vad): off (not measured) | flag (measured and recorded,
+    # nothing dropped) | drop (clips whose row lets the audio decide, see the manifest column
+    # `speech_by_audio` written by the filter, are dropped above max_speech_fraction).
+    speech_audio: str = "drop"
+    max_speech_fraction: float = 0.2  # speech seconds / clip seconds above which the audio says "speech"
+    speech_measure: str = "all"  # all | needed (only clips whose row lets the audio decide: faster)
+    vad: VadConfig = field(default_factory=VadConfig)
     captions: CaptionConfig = field(default_factory=CaptionConfig)
 
     @classmethod
@@ -49,6 +61,12 @@ class PrepareConfig:
         if unknown:
             raise ValueError(f"params.yaml prepare: unknown key(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
         d["captions"] = CaptionConfig.from_dict(d.get("captions"))
+        if d.get("speech_audio") is False:  # YAML 1.1 reads a bare `off` as false
+            d["speech_audio"] = "off"
+        try:
+            d["vad"] = VadConfig.from_dict(d.get("vad"))
+        except ValueError as err:
+            raise ValueError(f"params.yaml prepare.{err}") from err
         cfg = cls(**d)
         cfg.validate()
         return cfg
@@ -60,6 +78,13 @@ class PrepareConfig:
             raise ValueError(f"prepare: need 0 < min_segment_s ({self.min_segment_s}) <= segment_s ({self.segment_s})")
         if self.shard_mb <= 0:
             raise ValueError("prepare.shard_mb must be positive")
+        if self.speech_audio not in SPEECH_AUDIO:
+            raise ValueError(f"prepare.speech_audio must be one of {SPEECH_AUDIO}, got {self.speech_audio!r}")
+        if self.speech_measure not in SPEECH_MEASURE:
+            raise ValueError(f"prepare.speech_measure must be one of {SPEECH_MEASURE}, got {self.speech_measure!r}")
+        if not 0.0 <= self.max_speech_fraction <= 1.0:
+            raise ValueError(f"prepare.max_speech_fraction must be in [0, 1], got {self.max_speech_fraction}")
+        self.vad.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,11 +94,16 @@ class PrepareConfig:
         d = self.to_dict()
         d.pop("workers")
         d.pop("max_reject_fraction")
+        d["vad"].pop("device")  # where the detector runs does not change what it finds
+        if self.speech_audio == "off":  # nothing measured: the detector's settings cannot matter
+            for k in ("max_speech_fraction", "speech_measure", "vad"):
+                d.pop(k)
         return d
 
 
-def code_version() -> dict[str, str]:
-    """What built the shards: a digest of the code that decides their bytes, and library versions."""
+def code_version(speech: bool = False) -> dict[str, str]:
+    """What built the shards: a digest of the code that decides their bytes, and library versions
+    (with `speech`, also the speech detector's package version and model checksum)."""
     import numpy
     import resampy
     import simplemma
@@ -98,7 +128,18 @@ def code_version() -> dict[str, str]:
         "resampy": resampy.__version__,
         "simplemma": getattr(simplemma, "__version__", "?"),
         "soxr": soxr.__version__,
+        **(vad_info() if speech else {}),
     }
+
+
+def vad_info() -> dict[str, str]:
+    """The detector's version and model checksum, or a clear exit when it is not installed."""
+    from audiogen.vad import VadUnavailable, model_info
+
+    try:
+        return model_info()
+    except VadUnavailable as err:
+        raise SystemExit(f"prepare: speech_audio is on but {err}; or set prepare.speech_audio: off") from err
 
 
 def order_key(seed: int, key: str) -> str:
@@ -138,7 +179,7 @@ def make_plan(rows: list[dict[str, Any]], cfg: PrepareConfig, code: dict[str, st
             reason, detail = "undecodable", "row has no audio_path"
         if reason:
             rejects.append({"stage": STAGE, "reason": reason, "source": source, "key": key,
-                            "detail": detail, "corpus": row.get("corpus")})
+                            "detail": detail, "corpus": row.get("corpus"), **reject_ids(row)})
             continue
         seen.add(key)
         groups.setdefault((row["split"], corpus_slug(row["corpus"])), []).append(row)

@@ -1,5 +1,7 @@
-"""One shard of the prepare stage: decode, gate, resample, encode every row of a plan, write the tar.
+"""One shard of the prepare stage: decode, gate, resample, measure speech, encode every row of a plan, write the tar.
 
+Rows are decoded in groups of about `vad.max_batch_s` seconds of clips, so that the speech
+detector (pipeline.prepare_speech) scores many clips per call; clips still come out in plan order.
 Runs inside a Ray task (or plainly, in tests and benchmarks). Output, in this order:
 `<out>/<name>` (atomic, see audiogen.shards.ShardWriter), then `<out>/_parts/<name>.json`, the
 shard's record (counts, sha256, its rejects, the plan hash). A shard is complete when both exist
@@ -10,29 +12,48 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from audiogen import audio
 from audiogen.shards import ShardWriter
 from audiogen.text import normalize_caption, normalize_captions
+from audiogen.vad import SpeechResult
+from pipeline import prepare_speech as speech
+from pipeline.manifest import reject_ids
 from pipeline.prepare_plan import STAGE, PrepareConfig
 from pipeline.shard_records import write_part
 
 # Manifest columns copied into each clip's json (offset/duration are replaced by the clip's own).
-META_COLUMNS = ("corpus", "split", "audio_path", "labels", "label_ids", "youtube_id", "license", "source")
+META_COLUMNS = ("corpus", "split", "audio_path", "labels", "label_ids", "youtube_id", "license", "source",
+                "is_speech", "speech_reason")
+
+
+@dataclass
+class Decoded:
+    """A clip that passed the gates, before its speech verdict: 16 kHz PCM_16 `[T]` and where it came from."""
+
+    key: str
+    index: int
+    offset_s: float
+    pcm: np.ndarray
+    src_rate: int
+    src_channels: int
 
 
 def _reject(row: dict, reason: str, detail: str, key: str | None = None) -> dict:
     return {"stage": STAGE, "reason": reason, "source": row.get("source") or row.get("audio_path") or "?",
-            "key": key or row.get("key"), "detail": detail, "corpus": row.get("corpus")}
+            "key": key or row.get("key"), "detail": detail, "corpus": row.get("corpus"), **reject_ids(row)}
 
 
 def clip_meta(row: dict, cfg: PrepareConfig, index: int, offset_s: float, pcm: np.ndarray,
-              src_rate: int, src_channels: int, levels: tuple[float, float]) -> dict[str, Any]:
-    """The json of one clip: the manifest row (as a clip of its own) plus rate, length, PCM sha256."""
+              src_rate: int, src_channels: int, levels: tuple[float, float],
+              speech_result: SpeechResult | None = None) -> dict[str, Any]:
+    """The json of one clip: the manifest row (as a clip of its own) plus rate, length, PCM sha256,
+    and the speech measured in it (nulls when not measured)."""
     raw = [c for c in (row.get("captions") or []) if c]
     primary = row.get("caption") or (raw[0] if raw else "")
     meta = {c: row.get(c) for c in META_COLUMNS}
@@ -45,14 +66,15 @@ def clip_meta(row: dict, cfg: PrepareConfig, index: int, offset_s: float, pcm: n
         sha256=hashlib.sha256(pcm.astype("<i2").tobytes()).hexdigest(),
         peak_dbfs=round(levels[0], 2), rms_dbfs=round(levels[1], 2),
         source_sample_rate=src_rate, source_channels=src_channels,
+        **speech.speech_fields(speech_result, cfg),
     )
     for col in ("labels", "label_ids"):
         meta[col] = list(meta[col] or [])
     return meta
 
 
-def process_row(row: dict, cfg: PrepareConfig, base_dir: str = "") -> tuple[list[tuple[str, dict[str, bytes], dict]], list[dict], float]:
-    """One manifest row → (clips `(key, {"flac", "json"}, meta)`, rejects, seconds of tail dropped).
+def decode_row(row: dict, cfg: PrepareConfig, base_dir: str = "") -> tuple[list[Decoded], list[dict], float]:
+    """One manifest row → (clips that passed the gates, rejects, seconds of tail dropped).
 
     Row-level failures (undecodable, empty, too short) reject the whole row and keep none of its
     clips; clip-level gates (nan, silence, clipping) reject one clip each."""
@@ -80,14 +102,8 @@ def process_row(row: dict, cfg: PrepareConfig, base_dir: str = "") -> tuple[list
             if clipped > cfg.max_clip_fraction:
                 rejects.append(_reject(row, "clipping", f"{clipped:.2%} of samples at full scale", key))
                 continue
-            y = audio.resample_window(w, cfg.sample_rate, cfg.resampler)
-            pcm = audio.to_pcm16(y)
-            stored = pcm.astype(np.float32) / 32767.0
-            meta = clip_meta(row, cfg, w.index, clip_offset, pcm, w.sample_rate, w.data.shape[1],
-                             (audio.peak_dbfs(stored), audio.rms_dbfs(stored)))
-            members = {"flac": audio.encode_flac(pcm, cfg.sample_rate),
-                       "json": json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")}
-            clips.append((key, members, meta))
+            pcm = audio.to_pcm16(audio.resample_window(w, cfg.sample_rate, cfg.resampler))
+            clips.append(Decoded(key, w.index, clip_offset, pcm, w.sample_rate, w.data.shape[1]))
     except audio.AudioError as err:
         return [], [_reject(row, err.reason, err.detail)], 0.0
     except Exception as err:  # one bad file never kills the stage
@@ -95,18 +111,94 @@ def process_row(row: dict, cfg: PrepareConfig, base_dir: str = "") -> tuple[list
     return clips, rejects, tail
 
 
+def encode_clip(row: dict, clip: Decoded, cfg: PrepareConfig,
+                result: SpeechResult | None) -> tuple[str, dict[str, bytes], dict]:
+    """A kept clip → (key, {"flac", "json"}, meta)."""
+    stored = clip.pcm.astype(np.float32) / 32767.0
+    meta = clip_meta(row, cfg, clip.index, clip.offset_s, clip.pcm, clip.src_rate, clip.src_channels,
+                     (audio.peak_dbfs(stored), audio.rms_dbfs(stored)), result)
+    members = {"flac": audio.encode_flac(clip.pcm, cfg.sample_rate),
+               "json": json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")}
+    return clip.key, members, meta
+
+
+def _detector(cfg: PrepareConfig):
+    from audiogen.vad import VoiceActivityDetector
+
+    return VoiceActivityDetector(cfg.vad)
+
+
+def process_rows(rows: Iterable[dict], cfg: PrepareConfig, base_dir: str = "", tally: dict | None = None,
+                 detector=None) -> Iterator[tuple[dict, list[tuple[str, dict[str, bytes], dict]], list[dict], float]]:
+    """Rows → `(row, kept clips (key, members, meta), rejects, tail seconds)` per row, in order.
+
+    Rows are decoded in groups of about `vad.max_batch_s` seconds of clips; each group's clips that
+    need a speech measurement are scored in one detector call. `tally`: a prepare_speech tally to
+    add every measured clip to."""
+    budget = cfg.vad.max_batch_s * cfg.sample_rate
+    group: list[tuple[dict, list[Decoded], list[dict], float]] = []
+    size = 0
+
+    def flush() -> Iterator[tuple[dict, list, list[dict], float]]:
+        nonlocal detector
+        todo = [c for r, clips, _, _ in group if speech.needs_measure(r, cfg) for c in clips]
+        results: dict[str, SpeechResult] = {}
+        if todo:
+            detector = detector or _detector(cfg)
+            found = detector.detect([c.pcm.astype(np.float32) / 32767.0 for c in todo])
+            results = {c.key: r for c, r in zip(todo, found)}
+        for row, clips, rejects, tail in group:
+            kept, dropped = [], 0
+            for clip in clips:
+                result = results.get(clip.key)
+                detail = speech.drop_detail(row, result, cfg)
+                if tally is not None:
+                    speech.count(tally, row, result, cfg, dropped=detail is not None)
+                if detail is not None:
+                    rejects.append({**_reject(row, speech.REASON, detail, clip.key), "speech_s": result.speech_s})
+                    dropped += 1
+                    continue
+                try:
+                    kept.append(encode_clip(row, clip, cfg, result))
+                except Exception as err:  # one bad clip never kills the stage
+                    rejects.append(_reject(row, "error", f"{row['audio_path']}: {type(err).__name__}: {err}", clip.key))
+            if tally is not None and dropped and not kept:
+                tally["rows_dropped"] += 1
+            yield row, kept, rejects, tail
+
+    for row in rows:
+        clips, rejects, tail = decode_row(row, cfg, base_dir)
+        group.append((row, clips, rejects, tail))
+        size += sum(len(c.pcm) for c in clips)
+        if size >= budget:
+            yield from flush()
+            group, size = [], 0
+    if group:
+        yield from flush()
+
+
+def process_row(row: dict, cfg: PrepareConfig, base_dir: str = "") -> tuple[list[tuple[str, dict[str, bytes], dict]], list[dict], float]:
+    """One manifest row alone → (clips `(key, {"flac", "json"}, meta)`, rejects, seconds of tail dropped)."""
+    ((_, clips, rejects, tail),) = process_rows([row], cfg, base_dir)
+    return clips, rejects, tail
+
+
 def iter_clips(plan: dict, cfg: PrepareConfig, record: dict, base_dir: str = "") -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Clips of a plan in order, filling `record` (counts, seconds, rejects) as a side effect."""
-    for row in plan["rows"]:
-        clips, rejects, tail = process_row(row, cfg, base_dir)
+    """Clips of a plan in order, filling `record` (counts, seconds, rejects, speech) as a side effect."""
+    tally = speech.new_tally()
+    for row, clips, rejects, tail in process_rows(plan["rows"], cfg, base_dir, tally):
         record["rejects"].extend(rejects)
         record["tail_seconds_dropped"] += tail
-        record["rows_without_clips"] += not clips
+        dropped_for_speech = not clips and any(r["reason"] == speech.REASON for r in rejects)
+        # A row whose clips were all dropped for speech was filtered on purpose, not lost: it does
+        # not count towards max_reject_fraction.
+        record["rows_without_clips"] += not clips and not dropped_for_speech
         for key, members, meta in clips:
             record["clips"] += 1
             record["seconds"] += meta["duration_s"]
             record["clips_without_caption"] += not meta["caption"]
             yield key, members
+    record["speech"] = speech.round_tally(tally) if cfg.speech_audio != "off" else None
 
 
 def build_shard(plan: dict, cfg: PrepareConfig, out_dir: str | Path, base_dir: str = "") -> dict:
@@ -114,7 +206,7 @@ def build_shard(plan: dict, cfg: PrepareConfig, out_dir: str | Path, base_dir: s
     out_dir = Path(out_dir)
     record = {"name": plan["name"], "split": plan["split"], "corpus": plan["corpus"], "plan_hash": plan["plan_hash"],
               "rows": len(plan["rows"]), "clips": 0, "seconds": 0.0, "bytes": 0, "sha256": None, "rejects": [],
-              "tail_seconds_dropped": 0.0, "rows_without_clips": 0, "clips_without_caption": 0}
+              "tail_seconds_dropped": 0.0, "rows_without_clips": 0, "clips_without_caption": 0, "speech": None}
     path = out_dir / plan["name"]
     writer: ShardWriter | None = None
     try:

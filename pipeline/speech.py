@@ -1,6 +1,15 @@
 """Is this row speech? (filter stage; CORPORA.md "Speech").
 
-Modes:
+Two knobs. `filter.speech_mode` says who decides (DECISION_MODES; `combine` is the truth table):
+  labels   the labels and captions decide, here in the filter (the paper's way)
+  audio    the audio decides, in prepare (audiogen.vad); label hits are only annotated
+  either   dropped when the labels or the audio say speech (label hits here, the rest in prepare)
+  confirm  a label hit is dropped only when its audio agrees (in prepare); others are kept
+  off      nothing is dropped for speech
+The filter writes the manifest column `speech_by_audio` (`audio_decides`) so that prepare, which
+reads only its own params, knows which rows' clips its audio verdict drops.
+
+`filter.speech_rules` says what a label/caption hit is (the `SpeechConfig.mode` below):
   strict (default)  by label id: AudioSet Speech (/m/09x0r) and its whole ontology subtree, plus
                     speech-bearing ids outside it (/m/07qfr4h hubbub) — AudioSet and FSD50K mids
                     alike; by class name: VGGSound's speech classes (and, behind a switch, its
@@ -24,7 +33,24 @@ from typing import Any, Iterable, Sequence
 
 from pipeline.ontology import HUBBUB_ID, SPEECH_ID, Ontology
 
-MODES = ("strict", "paper", "off")
+MODES = ("strict", "paper", "off")  # label/caption rule sets (filter.speech_rules; off: no hits)
+DECISION_MODES = ("labels", "audio", "either", "confirm", "off")  # filter.speech_mode
+
+
+def combine(mode: str, label_hit: bool, audio_hit: bool) -> bool:
+    """Whether a train/valid clip is dropped for speech under `mode`."""
+    return {"labels": label_hit, "audio": audio_hit, "either": label_hit or audio_hit,
+            "confirm": label_hit and audio_hit, "off": False}[mode]
+
+
+def filter_drops(mode: str, label_hit: bool) -> bool:
+    """Whether the filter stage itself drops a train/valid row (no audio needed to decide)."""
+    return label_hit and mode in ("labels", "either")
+
+
+def audio_decides(mode: str, label_hit: bool) -> bool:
+    """Whether prepare drops a kept train/valid row's clips when their audio is speech."""
+    return mode == "audio" or (mode == "either" and not label_hit) or (mode == "confirm" and label_hit)
 
 VGGSOUND_SPEECH = ("male speech, man speaking", "female speech, woman speaking", "child speech, kid speaking")
 VGGSOUND_VOICE_LIKE = ("people babbling", "baby babbling", "people whispering", "police radio chatter",

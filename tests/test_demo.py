@@ -312,6 +312,16 @@ def test_expectations_are_consistent(demo):
             assert all(any(p in cap.lower() for p in SPEECH_PATTERNS) for cap in c["captions"]), c["captions"]
     assert any(c["labels"] == ["male speech, man speaking"] for c in doc["corpora"]["vggsound"]["clips"])
     assert {b["broken"] for b in doc["broken_audio"]} == {"garbage", "truncated"}
+    # speech only the audio can reveal: spoken over non-speech scenes, in no label or caption
+    spoken = [c for c in clips if c.get("spoken")]
+    assert len({c["corpus"] for c in spoken}) >= 3 and [c["spoken"] for c in spoken] == [
+        s["spoken"] for s in doc["spoken_speech"]]
+    for c in spoken:
+        assert not c["speech"] and not c["speech_modes"] and c["split"] == "train"
+        texts = [c.get("caption") or "", *c.get("captions", []), *c.get("labels", []), c["audio"]]
+        assert not any(p in t.lower() for t in texts for p in SPEECH_PATTERNS), texts
+        assert 0 < c["spoken"]["start_s"] and c["spoken"]["start_s"] + c["spoken"]["seconds"] <= c["file_seconds"] + 0.01
+        assert c["spoken"]["seconds"] / c["file_seconds"] > 0.3 and c["spoken"]["engine"] == doc["speech_engine"]
 
 
 def test_same_seed_same_bytes_other_seed_differs(demo, tmp_path):
@@ -354,3 +364,48 @@ def test_ogg_serial_rewrite_keeps_a_valid_stream():
     assert a == b and a[14:18] == (7).to_bytes(4, "little")
     x, sr = sf.read(io.BytesIO(a))
     assert sr == 16000 and len(x) == 20000
+
+
+def test_only_the_audio_filter_finds_the_spoken_plants_and_other_sounds_are_kept(demo):
+    """Every decodable demo clip through the project's decoder and the speech detector: the spoken
+    plants are speech, and no clip made of non-speech sounds alone is (prepare's default 20 %)."""
+    from audiogen import audio
+    from audiogen.vad import VoiceActivityDetector
+    from pipeline.demo_catalog import KINDS
+    from pipeline.prepare_plan import PrepareConfig
+
+    out, doc = demo
+    clips = [c for c in _all_clips(doc) if not c["broken"]]
+    pcm = []
+    for c in clips:
+        data, sr = audio.decode(str(out / c["corpus"] / c["audio"]))
+        pcm.append(audio.resample(audio.to_mono(data), sr, 16000))
+    found = dict(zip((c["source"] for c in clips), VoiceActivityDetector().detect(pcm)))
+    limit = PrepareConfig().max_speech_fraction
+    for c in clips:
+        result = found[c["source"]]
+        if c.get("spoken"):
+            assert result.fraction > limit and result.speech_s > 0.6 * c["spoken"]["seconds"], (c["audio"], result)
+        elif not any(KINDS[k].speech for k in c["kinds"]):
+            assert result.fraction <= limit, (c["corpus"], c["audio"], c["kinds"], result)
+    plain = [found[c["source"]] for c in clips if not c.get("spoken") and not any(KINDS[k].speech for k in c["kinds"])]
+    assert len(plain) > 100 and sum(r.speech_s > 0 for r in plain) <= 3
+
+
+def test_spoken_plants_fall_back_to_the_formant_voice_without_espeak(tmp_path, monkeypatch):
+    from pipeline import demo_voice
+    from pipeline.demo_libraries import write_odeon
+    from pipeline.demo_writer import CorpusWriter
+
+    monkeypatch.setattr(demo_voice, "espeak_version", lambda: None)  # as on a machine without espeak-ng
+    w = CorpusWriter(tmp_path / "odeon", "odeon", 0)
+    write_odeon(w)
+    (plant,) = [c for c in w.clips if c["spoken"]]
+    assert plant["spoken"]["engine"].startswith("formant voice") and plant["spoken"]["seconds"] > 3
+    from audiogen import audio
+    from audiogen.vad import VoiceActivityDetector
+
+    x, sr = audio.decode(str(tmp_path / "odeon" / plant["audio"]))
+    assert sr == 48000 and abs(x).max() < 0.71
+    (found,) = VoiceActivityDetector().detect([audio.resample(audio.to_mono(x), sr, 16000)])
+    assert found.fraction > 0.2  # the fallback voice is speech to the detector too

@@ -176,7 +176,7 @@ def test_params_priority_modes_and_merged_speech(params, tmp_path):
     assert rejects[make_key("audiocaps", "a1")]["winner"] == make_key("audioset", "s2")
     assert make_key("clotho", "e1") in out["test"]
     assert make_key("vggsound", "g3") in out["train"]  # voice-like classes are a strict-mode switch
-    assert stats["speech_mode"] == "paper"
+    assert (stats["speech_mode"], stats["speech_rules"]) == ("labels", "paper")  # the old spelling still works
 
     # strict + voice-like switch drops the parrot
     params("filter:\n  speech_voice_like: true\n")
@@ -202,4 +202,35 @@ def test_repo_params_section_is_valid():
 
     section = load_params("filter", Path(__file__).resolve().parents[1] / "params.yaml")
     config = filt.FilterConfig.from_params(section)
-    assert config.speech_mode in ("strict", "paper", "off") and config.test_corpora
+    assert config.speech_mode in filt.DECISION_MODES and config.speech_rules in ("strict", "paper")
+    assert config.test_corpora
+
+
+@pytest.mark.parametrize("mode, dropped_here, by_audio", [
+    ("labels", {"talk"}, set()),
+    ("either", {"talk"}, {"rain"}),
+    ("audio", set(), {"talk", "rain"}),
+    ("confirm", set(), {"talk"}),
+    ("off", set(), set()),
+])
+def test_speech_modes_split_the_decision_with_prepare(params, tmp_path, mode, dropped_here, by_audio):
+    """Who decides: the filter drops label hits itself only in labels/either; `speech_by_audio` tells
+    prepare which rows its audio verdict may drop; test rows are never dropped nor left to the audio."""
+    corpora = {"sonniss": [row("sonniss", "talk", captions=["A man talks on the phone"]),
+                           row("sonniss", "rain", captions=["Rain on a tin roof"]),
+                           row("sonniss", "t", "test", captions=["Someone speaks"])]}
+    params(f"filter:\n  speech_mode: {mode}\n  test_corpora: [sonniss]\n")
+    out, rejects, stats, _ = run(tmp_path, corpora, out=mode)
+    key = {name: make_key("sonniss", name) for name in ("talk", "rain", "t")}
+    assert {n for n in ("talk", "rain") if key[n] in rejects} == dropped_here
+    assert all(rejects[key[n]]["reason"] == "speech" and rejects[key[n]]["duration_s"] == 10.0 for n in dropped_here)
+    kept = {n: out["train"][key[n]] for n in ("talk", "rain") if key[n] in out["train"]}
+    assert {n for n, r in kept.items() if r["speech_by_audio"]} == by_audio
+    assert (kept.get("talk") or {"is_speech": mode != "off"})["is_speech"] is (mode != "off")
+    test = out["test"][key["t"]]
+    assert test["speech_by_audio"] is False and test["is_speech"] is (mode != "off")
+    speech = stats["speech"]
+    assert speech["mode"] == mode == stats["speech_mode"]
+    assert sum(v["rows"] for v in speech["left_to_audio"].get("sonniss", {}).values()) == len(by_audio)
+    assert sum(v["rows"] for v in speech["dropped"].get("sonniss", {}).values()) == len(dropped_here)
+    assert speech["label_hits"].get("sonniss", {}).get("test", {}).get("rows", 0) == (mode != "off")

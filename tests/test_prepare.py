@@ -141,6 +141,7 @@ def test_every_format_becomes_16khz_mono_clips_with_checksums(built):
         pcm = audio.to_pcm16(x * 32768 / 32767)
         assert hashlib.sha256(pcm.astype("<i2").tobytes()).hexdigest() == meta["sha256"]
         assert -30 < meta["rms_dbfs"] < meta["peak_dbfs"] < 0
+        assert meta["speech_s"] == 0.0 and meta["speech_audio"] is False  # tones are not speech
     assert clips["alpha-float6-0"][0]["source_channels"] == 6
     assert clips["alpha-long-1"][0]["offset_s"] == 10.0 and clips["alpha-long-1"][0]["segment"] == 1
     assert stats["clips"] == len(expected) and stats["rows"] == 16
@@ -315,3 +316,111 @@ def test_sigkill_half_way_then_rerun_gives_the_same_bytes(tmp_path, ray_local):
     subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True)
     check_complete_tars(out, reference)
     assert digest_dir(out) == reference and not list(out.rglob("*.tmp"))
+
+
+# --- speech measured in the audio ---------------------------------------------------------------
+
+def speech_corpus(root: Path) -> dict[str, list[dict]]:
+    """Rows whose audio and labels agree or disagree about speech, with each `speech_by_audio` value
+    the filter writes (None: a manifest the filter did not write)."""
+    from pipeline.demo_sounds import Layer, render
+    from pipeline.demo_writer import rng_for
+
+    def write(name, layers, seconds):
+        path = root / f"{name}.wav"
+        sf.write(path, render(layers, rng_for(0, name), 16000, seconds), 16000)
+        return path
+
+    voice, beeps = (Layer("speech_male"),), (Layer("beeps"),)
+    hidden = (Layer("rain"), Layer("speech_female", start=0.3, end=0.8))
+    late = (Layer("rain"), Layer("speech_male", start=0.7, end=1.0))  # speech in the second clip only
+    spec = [  # name, split, layers, seconds, label reason, speech_by_audio
+        ("talk", "train", voice, 6.0, "caption:talks", True),        # labels and audio agree
+        ("hidden", "train", hidden, 8.0, None, True),                # only the audio knows
+        ("dialog", "train", beeps, 4.0, "caption:dialog", True),     # only the label says so
+        ("decided", "train", voice, 4.0, None, False),               # the filter already decided: keep
+        ("old", "valid", voice, 4.0, None, None),                    # no column: the audio decides
+        ("late", "train", late, 15.0, None, True),
+        ("eval", "test", voice, 4.0, "caption:speaks", False),       # the test split is never dropped
+    ]
+    rows = []
+    for name, split, layers, seconds, reason, by_audio in spec:
+        r = row(f"sp-{name}", "sp", split, write(name, layers, seconds), f"{name} sound", file_duration_s=seconds,
+                is_speech=reason is not None, speech_reason=reason)
+        if by_audio is not None:
+            r["speech_by_audio"] = by_audio
+        rows.append(r)
+    return {s: [r for r in rows if r["split"] == s] for s in ("train", "valid", "test")}
+
+
+def test_speech_in_the_audio_is_measured_recorded_and_dropped_where_the_audio_decides(tmp_path, ray_local):
+    manifests = write_manifests(tmp_path, speech_corpus(tmp_path))
+    cfg = PrepareConfig.from_dict({**CFG, "max_reject_fraction": 0.1})  # speech drops are not failures
+    stats = prepare(manifests, tmp_path / "out", cfg)
+    clips = all_clips(tmp_path / "out")
+    rejects = {r["key"]: r for r in map(json.loads, (tmp_path / "out" / "rejects.jsonl").read_text().splitlines())}
+    assert set(rejects) == {"sp-talk-0", "sp-hidden-0", "sp-old-0", "sp-late-1"}
+    for r in rejects.values():
+        assert r["reason"] == "speech_audio" and r["speech_s"] > 1.0 and "max_speech_fraction 20%" in r["detail"]
+    assert "labels/captions: caption:talks" in rejects["sp-talk-0"]["detail"]
+    assert set(clips) == {"sp-dialog-0", "sp-decided-0", "sp-late-0", "sp-eval-0"}
+    meta = {k: m for k, (m, _) in clips.items()}
+    assert meta["sp-dialog-0"]["speech_s"] == 0.0 and meta["sp-dialog-0"]["speech_audio"] is False
+    assert meta["sp-late-0"]["speech_fraction"] < 0.2
+    for key in ("sp-decided-0", "sp-eval-0"):  # kept, yet measured and flagged
+        m = meta[key]
+        assert m["speech_audio"] is True and m["speech_fraction"] > 0.5 and m["speech_segments"]
+        assert abs(sum(b - a for a, b in m["speech_segments"]) - m["speech_s"]) < 0.01
+    assert meta["sp-eval-0"]["is_speech"] is True and meta["sp-eval-0"]["speech_reason"] == "caption:speaks"
+
+    assert stats["rejects"] == {"speech_audio": 4} and stats["rows_without_clips"] == 0
+    speech = stats["speech"]
+    assert stats["rows_dropped_for_speech"] == speech["rows_dropped"] == 3  # talk, hidden, old (late kept clip 0)
+    assert speech["measured_clips"] == 8 and speech["dropped_clips"] == 4 and speech["speech_clips"] == 6
+    by_mode = {m: d["clips"] for m, d in speech["by_mode"].items()}
+    # train/valid clips: label hits talk, dialog; audio hits talk, hidden, decided, old, late-1
+    assert by_mode == {"labels": 2, "audio": 5, "either": 6, "confirm": 1, "off": 0}
+    assert speech["by_split_corpus"]["test/sp"]["speech_clips"] == 1
+    assert speech["by_split_corpus"]["train/sp"]["dropped_clips"] == 3
+    assert speech["speech_hours"] > 0 and "speech_audio" in json.loads((tmp_path / "out" / "shards.json").read_text())["params"]
+    from pipeline.prepare_speech import summary_line
+    assert "dropped 4 clips" in summary_line(speech) and "confirm 1" in summary_line(speech)
+
+
+def test_speech_flag_off_and_measure_needed(tmp_path):
+    from pipeline.prepare_shard import process_rows
+
+    by_split = speech_corpus(tmp_path)
+    rows = [r for s in ("train", "valid", "test") for r in by_split[s]]
+
+    def run(**kw):
+        out = list(process_rows(rows, PrepareConfig.from_dict(kw)))
+        clips = {k: m for _, kept, _, _ in out for k, _, m in kept}
+        return clips, [r for _, _, rejects, _ in out for r in rejects]
+
+    flagged, rejects = run(speech_audio="flag")
+    assert not rejects and len(flagged) == 8
+    assert {k for k, m in flagged.items() if m["speech_audio"]} == {
+        "sp-talk-0", "sp-hidden-0", "sp-decided-0", "sp-old-0", "sp-late-1", "sp-eval-0"}
+    off, _ = run(speech_audio="off")
+    assert all(m["speech_s"] is None and m["speech_audio"] is None for m in off.values()) and len(off) == 8
+    needed, rejects = run(speech_measure="needed")
+    assert {r["key"] for r in rejects} == {"sp-talk-0", "sp-hidden-0", "sp-old-0", "sp-late-1"}
+    assert needed["sp-decided-0"]["speech_s"] is None and needed["sp-eval-0"]["speech_s"] is None
+    assert needed["sp-dialog-0"]["speech_s"] == 0.0
+    # the audio bytes do not depend on the speech settings
+    assert {k: m["sha256"] for k, m in off.items() if k in needed} == {k: m["sha256"] for k, m in needed.items()}
+
+
+def test_speech_config_from_params():
+    cfg = PrepareConfig.from_dict({"speech_audio": False, "vad": {"threshold": 0.6}})  # YAML's bare `off`
+    assert cfg.speech_audio == "off" and cfg.vad.threshold == 0.6
+    assert "vad" not in cfg.output_params()  # not measured: detector settings cannot change the shards
+    with pytest.raises(ValueError, match="speech_audio"):
+        PrepareConfig.from_dict({"speech_audio": "maybe"})
+    with pytest.raises(ValueError, match="max_speech_fraction"):
+        PrepareConfig.from_dict({"max_speech_fraction": 1.5})
+    with pytest.raises(ValueError, match="prepare.vad: unknown"):
+        PrepareConfig.from_dict({"vad": {"thresh": 0.6}})
+    on = PrepareConfig.from_dict({"vad": {"device": "cuda"}}).output_params()
+    assert on["vad"]["threshold"] == 0.5 and "device" not in on["vad"]  # where it runs changes nothing
