@@ -2,13 +2,13 @@
 
 Reads every `<DIR>/<corpus>/manifest.parquet` and applies, in this order (each step's drops land
 in rejects.jsonl with their reason):
-  1. leakage (pipeline/leakage.py): train/valid rows sharing a YouTube id with the AudioCaps test
+  1. leakage (pipeline/filtering/leakage.py): train/valid rows sharing a YouTube id with the AudioCaps test
      split (`leak_audiocaps_test`) or a Freesound id / file with Clotho's evaluation split
      (`leak_clotho_eval`); test rows of corpora outside `test_corpora` (`held_out_test`).
      First, so that a leaking copy is dropped rather than merged into a training row.
-  2. duplicates (pipeline/dedupe.py): one row per YouTube window / Freesound id (`duplicate`).
+  2. duplicates (pipeline/filtering/dedupe.py): one row per YouTube window / Freesound id (`duplicate`).
      Before speech, so that a merged row is judged on all of its members' tags and captions.
-  3. speech (pipeline/speech.py): every row gets its label/caption verdict (is_speech,
+  3. speech (pipeline/filtering/speech.py): every row gets its label/caption verdict (is_speech,
      speech_reason, by `speech_rules`) and `speech_by_audio` (whether prepare's audio verdict drops
      its clips, by `speech_mode`); train and valid rows whose labels decide are dropped here
      (`speech`: modes labels and either); test rows are annotated but never dropped.
@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common import load_params, setup_logging
-from pipeline.dedupe import DEFAULT_PRIORITY, dedupe, with_origins
-from pipeline.leakage import apply_leakage
+from pipeline.filtering.dedupe import DEFAULT_PRIORITY, dedupe, with_origins
+from pipeline.filtering.leakage import apply_leakage
 from pipeline.manifest import SPLITS, read_manifest, reject_ids, write_json, write_manifest, write_rejects
-from pipeline.ontology import HUBBUB_ID, SPEECH_ID, resolve_ontology
-from pipeline.speech import (CAPTION_PATTERNS, DECISION_MODES, VGGSOUND_SPEECH, VGGSOUND_VOICE_LIKE,
+from pipeline.filtering.ontology import HUBBUB_ID, SPEECH_ID, resolve_ontology
+from pipeline.filtering.speech import (CAPTION_PATTERNS, DECISION_MODES, VGGSOUND_SPEECH, VGGSOUND_VOICE_LIKE,
                              SpeechConfig, SpeechDetector, audio_decides, filter_drops)
 
 log = logging.getLogger("audiogen")
@@ -44,7 +44,7 @@ class FilterConfig:
 
     test_corpora          corpora whose test split is kept as test (others' are held out)
     dedupe_priority       which corpus wins a duplicate group (earlier wins)
-    speech_mode           who decides: labels | audio | either | confirm | off (pipeline/speech.py);
+    speech_mode           who decides: labels | audio | either | confirm | off (pipeline/filtering/speech.py);
                           the old values strict / paper still mean `labels` with those rules
     speech_rules          what a label/caption hit is: strict | paper
     ontology              path to AudioSet ontology.json (null: <corpora.audioset.root>/ontology.json

@@ -1,7 +1,7 @@
 """`python -m pipeline.ingest --corpus NAME --root DIR --out DIR`: one corpus → manifest.parquet.
 
 Runs the corpus adapter (pipeline/corpora/<name>.py) over the corpus as downloaded, probes every
-matched audio file's header on Ray Data (pipeline/probe.py), resolves each row's window inside its
+matched audio file's header on Ray Data (pipeline/ingesting/probe.py), resolves each row's window inside its
 file, and writes, in --out:
   manifest.parquet  one row per usable clip (pipeline.manifest schema; byte-identical on re-runs)
   rejects.jsonl     every listed row that did not make it, with its reason
@@ -26,7 +26,7 @@ from typing import Any
 
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
 from pipeline.manifest import SPLITS, ManifestRow, Reject, reject_ids, write_json, write_manifest, write_rejects
-from pipeline.probe import ProbeConfig, probe_local, probe_paths
+from pipeline.ingesting.probe import ProbeConfig, probe_local, probe_paths
 
 log = logging.getLogger("audiogen")
 

@@ -2,10 +2,10 @@
 
     python -m pipeline.prepare --manifests data/manifests/filtered --out data/shards/audio
 
-A Ray Data job (local Ray, or the cluster named by RAY_ADDRESS): the plan (pipeline.prepare_plan)
+A Ray Data job (local Ray, or the cluster named by RAY_ADDRESS): the plan (pipeline.preparing.plan)
 assigns every manifest row to a shard `<split>-<corpus>-NNNNNN.tar` up front, then one Ray task per
 shard decodes, gates, resamples, measures speech and encodes its rows and writes the tar
-(pipeline.prepare_shard; speech: pipeline.prepare_speech, `prepare.speech_audio`).
+(pipeline.preparing.shard; speech: pipeline.preparing.speech, `prepare.speech_audio`).
 Re-runs skip shards that are complete (tar + part record with the same plan hash and sha256), so a
 killed run resumes where it stopped and re-ingesting one corpus rebuilds only its shards.
 
@@ -23,11 +23,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeline import prepare_speech
+from pipeline.preparing import speech as prepare_speech
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
 from pipeline.manifest import SPLITS, read_manifest, write_json, write_rejects
-from pipeline.prepare_plan import STAGE, PrepareConfig, code_version, make_plan
-from pipeline.prepare_shard import build_shard
+from pipeline.preparing.plan import STAGE, PrepareConfig, code_version, make_plan
+from pipeline.preparing.shard import build_shard
 from pipeline.shard_records import clean_stale, read_part, tar_matches
 
 log = logging.getLogger("audiogen.prepare")

@@ -55,7 +55,7 @@ def main() -> None:
         lines.append(f"  prepare  {prepared.get('clips', 0)} clips, {float(prepared.get('hours') or 0):.3f} h in "
                      f"{prepared.get('shards', 0)} shards ({prepared.get('resampler')}); rejects: {_counts(prepared.get('rejects'))}")
         if prepared.get("speech"):
-            from pipeline.prepare_speech import summary_line as speech_line
+            from pipeline.preparing.speech import summary_line as speech_line
 
             lines.append(f"           {speech_line(prepared['speech'])}")
     codec = _load(Path("reports") / "codec" / "metrics.json")

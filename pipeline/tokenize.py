@@ -5,7 +5,7 @@
     ray job submit --working-dir . -- python pipeline/tokenize.py ...     (a running cluster)
     ray submit cluster.yaml pipeline/tokenize.py ...                      (a launched cluster)
 
-The job: a CPU stage decodes every audio shard into float32 clips (pipeline.tokenize_stages.
+The job: a CPU stage decodes every audio shard into float32 clips (pipeline.tokenizing.stages.
 decode_shard), then a pool of `tokenize.concurrency` actors, each holding the codec once
 (`num_gpus_per_actor` GPUs each), encodes batches of `batch_size` clips of different lengths; the
 driver gathers each shard's codes and writes the token shard (same name and keys as the audio
@@ -56,9 +56,9 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging  # noqa: E402
-from pipeline.tokenize_config import STAGE, CodecInfo, TokenizeConfig  # noqa: E402
+from pipeline.tokenizing.config import STAGE, CodecInfo, TokenizeConfig  # noqa: E402
 from pipeline.shard_records import clean_stale, read_part  # noqa: E402
-from pipeline.tokenize_records import (  # noqa: E402
+from pipeline.tokenizing.records import (  # noqa: E402
     ShardJob, build_index, is_complete, plan_shards, summarise, write_token_shard,
 )
 
@@ -102,7 +102,7 @@ def run_job(jobs: list[ShardJob], cfg: TokenizeConfig, codec: CodecInfo, out: Pa
     import ray
     from tqdm import tqdm
 
-    from pipeline.tokenize_stages import CodecEncoder, decode_shard
+    from pipeline.tokenizing.stages import CodecEncoder, decode_shard
 
     if not ray.is_initialized():
         _join_running_cluster()

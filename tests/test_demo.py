@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 
 from pipeline.demo import CORPORA, EXPECTATIONS, write_demo
-from pipeline.demo_catalog import speech_subtree
-from pipeline.demo_writer import _riff_chunks
+from pipeline.demo.catalog import speech_subtree
+from pipeline.demo.writer import _riff_chunks
 
 YT_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 SPEECH_PATTERNS = ("speaks", "talking", "speech", "narrat", "conversation", "announc")
@@ -356,7 +356,7 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
 def test_ogg_serial_rewrite_keeps_a_valid_stream():
     import numpy as np
 
-    from pipeline.demo_writer import encode
+    from pipeline.demo.writer import encode
 
     audio = (0.1 * np.sin(np.arange(20000) / 10.0)).astype(np.float32)[:, None]
     a = encode(audio, 16000, "OGG", "VORBIS", serial=7)
@@ -371,8 +371,8 @@ def test_only_the_audio_filter_finds_the_spoken_plants_and_other_sounds_are_kept
     plants are speech, and no clip made of non-speech sounds alone is (prepare's default 20 %)."""
     from audiogen import audio
     from audiogen.vad import VoiceActivityDetector
-    from pipeline.demo_catalog import KINDS
-    from pipeline.prepare_plan import PrepareConfig
+    from pipeline.demo.catalog import KINDS
+    from pipeline.preparing.plan import PrepareConfig
 
     out, doc = demo
     clips = [c for c in _all_clips(doc) if not c["broken"]]
@@ -393,9 +393,9 @@ def test_only_the_audio_filter_finds_the_spoken_plants_and_other_sounds_are_kept
 
 
 def test_spoken_plants_fall_back_to_the_formant_voice_without_espeak(tmp_path, monkeypatch):
-    from pipeline import demo_voice
-    from pipeline.demo_libraries import write_odeon
-    from pipeline.demo_writer import CorpusWriter
+    from pipeline.demo import voice as demo_voice
+    from pipeline.demo.libraries import write_odeon
+    from pipeline.demo.writer import CorpusWriter
 
     monkeypatch.setattr(demo_voice, "espeak_version", lambda: None)  # as on a machine without espeak-ng
     w = CorpusWriter(tmp_path / "odeon", "odeon", 0)

@@ -1,11 +1,11 @@
 """`python -m pipeline.demo --out DIR [--seed 0]`: the embedded demo corpora.
 
 Writes all ten corpora of CORPORA.md in their official layouts under `DIR/<registry name>/`,
-filled with procedurally synthesised sounds (pipeline.demo_sounds) whose captions and tags describe
-them (pipeline.demo_catalog), plus planted cases for the later stages: speech-labelled clips,
+filled with procedurally synthesised sounds (pipeline.demo.sounds) whose captions and tags describe
+them (pipeline.demo.catalog), plus planted cases for the later stages: speech-labelled clips,
 cross-corpus duplicates, AudioCaps-test leakage, broken files, missing audio, a malformed row, a
 video-only row, and non-speech clips with a sentence spoken over them (espeak-ng when installed,
-pipeline.demo_voice) that no label or caption mentions. `DIR/demo_expectations.json` lists every clip and planted case (schema in
+pipeline.demo.voice) that no label or caption mentions. `DIR/demo_expectations.json` lists every clip and planted case (schema in
 `expectations()`), so tests can check what each stage should find. Same seed → identical bytes.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.demo_catalog import Scene
-from pipeline.demo_freesound import write_clotho, write_fsd50k
-from pipeline.demo_libraries import write_bbc, write_free_to_use, write_odeon, write_sonniss, write_wesoundeffects
-from pipeline.demo_writer import CorpusWriter, YoutubeIds, rng_for
-from pipeline.demo_youtube import Shared, write_audiocaps, write_audioset, write_vggsound
+from pipeline.demo.catalog import Scene
+from pipeline.demo.freesound import write_clotho, write_fsd50k
+from pipeline.demo.libraries import write_bbc, write_free_to_use, write_odeon, write_sonniss, write_wesoundeffects
+from pipeline.demo.writer import CorpusWriter, YoutubeIds, rng_for
+from pipeline.demo.youtube import Shared, write_audiocaps, write_audioset, write_vggsound
 
 EXPECTATIONS = "demo_expectations.json"
 SCHEMA_VERSION = 2

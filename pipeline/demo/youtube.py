@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pipeline.demo_catalog import CLASSES, KINDS, NON_SPEECH, Scene, captions, class_name, ontology, random_scene
-from pipeline.demo_voice import SENTENCES
-from pipeline.demo_writer import CorpusWriter, YoutubeIds
+from pipeline.demo.catalog import CLASSES, KINDS, NON_SPEECH, Scene, captions, class_name, ontology, random_scene
+from pipeline.demo.voice import SENTENCES
+from pipeline.demo.writer import CorpusWriter, YoutubeIds
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """One shard of the prepare stage: decode, gate, resample, measure speech, encode every row of a plan, write the tar.
 
 Rows are decoded in groups of about `vad.max_batch_s` seconds of clips, so that the speech
-detector (pipeline.prepare_speech) scores many clips per call; clips still come out in plan order.
+detector (pipeline.preparing.speech) scores many clips per call; clips still come out in plan order.
 Runs inside a Ray task (or plainly, in tests and benchmarks). Output, in this order:
 `<out>/<name>` (atomic, see audiogen.shards.ShardWriter), then `<out>/_parts/<name>.json`, the
 shard's record (counts, sha256, its rejects, the plan hash). A shard is complete when both exist
@@ -22,9 +22,9 @@ from audiogen import audio
 from audiogen.shards import ShardWriter
 from audiogen.text import normalize_caption, normalize_captions
 from audiogen.vad import SpeechResult
-from pipeline import prepare_speech as speech
+from pipeline.preparing import speech
 from pipeline.manifest import reject_ids
-from pipeline.prepare_plan import STAGE, PrepareConfig
+from pipeline.preparing.plan import STAGE, PrepareConfig
 from pipeline.shard_records import write_part
 
 # Manifest columns copied into each clip's json (offset/duration are replaced by the clip's own).

@@ -5,7 +5,7 @@ voice-activity detector (audiogen.vad) reads: no second decode. Clips are measur
 about `prepare.vad.max_batch_s` seconds across rows (see prepare_shard.iter_clips).
 
 Who decides a row's speech verdict is the filter's choice (`filter.speech_mode`), passed down in
-the manifest column `speech_by_audio` (pipeline.speech.audio_decides): true → prepare drops the
+the manifest column `speech_by_audio` (pipeline.filtering.speech.audio_decides): true → prepare drops the
 row's clips whose speech fraction passes `prepare.max_speech_fraction` (when `speech_audio: drop`);
 false → the labels already decided (the row was kept). A manifest without the column (not written
 by our filter) lets the audio decide. The test split is never dropped.
@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from audiogen.vad import SpeechResult
-from pipeline.prepare_plan import PrepareConfig
-from pipeline.speech import DECISION_MODES, combine
+from pipeline.preparing.plan import PrepareConfig
+from pipeline.filtering.speech import DECISION_MODES, combine
 
 REASON = "speech_audio"
 

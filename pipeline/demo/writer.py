@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from pipeline.demo_catalog import Scene
-from pipeline.demo_sounds import render
-from pipeline.demo_voice import Spoken, plant
+from pipeline.demo.catalog import Scene
+from pipeline.demo.sounds import render
+from pipeline.demo.voice import Spoken, plant
 
 YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -171,7 +171,7 @@ class CorpusWriter:
         ident sound the same, e.g. one YouTube segment in three corpora); default: corpus + rel.
         `broken`: None, "garbage" (random bytes: the header probe fails) or "truncated" (a valid
         header, the stream cut short: decoding fails). `spoken`: a sentence talked over the scene
-        (pipeline.demo_voice), recorded in the returned `spoken` field (else null). Returns the
+        (pipeline.demo.voice), recorded in the returned `spoken` field (else null). Returns the
         file's expectation fields."""
         ident = ident or f"{self.corpus}:{rel}"
         rng = rng_for(self.seed, ident)

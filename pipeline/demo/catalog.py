@@ -1,6 +1,6 @@
 """What the demo sounds are called: captions, AudioSet classes, VGGSound and FSD50K labels.
 
-Each `Kind` ties one synthesiser of `pipeline.demo_sounds` to the words that describe it, so every
+Each `Kind` ties one synthesiser of `pipeline.demo.sounds` to the words that describe it, so every
 demo clip's caption, tags and file name describe what it actually sounds like. The AudioSet ids and
 display names are the real ones (class_labels_indices.csv, with the real indices); the ontology
 fragment keeps the real hierarchy for the classes used, including the whole Speech subtree.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.demo_sounds import Layer
+from pipeline.demo.sounds import Layer
 
 
 @dataclass(frozen=True)

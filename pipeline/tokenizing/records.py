@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.manifest import reject_ids
 from pipeline.shard_records import read_part, tar_matches, write_part
-from pipeline.tokenize_config import STAGE, CodecInfo, TokenizeConfig
+from pipeline.tokenizing.config import STAGE, CodecInfo, TokenizeConfig
 
 FORMAT = {"codes": "npy", "dtype": "int16", "shape": "[K, T]", "meta": "json"}
 

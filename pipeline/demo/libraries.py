@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import re
 
-from pipeline.demo_catalog import Scene
-from pipeline.demo_voice import SENTENCES, Spoken
-from pipeline.demo_writer import CorpusWriter
-from pipeline.demo_youtube import speech_fields
+from pipeline.demo.catalog import Scene
+from pipeline.demo.voice import SENTENCES, Spoken
+from pipeline.demo.writer import CorpusWriter
+from pipeline.demo.youtube import speech_fields
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 JPG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"

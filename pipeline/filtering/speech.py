@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from pipeline.ontology import HUBBUB_ID, SPEECH_ID, Ontology
+from pipeline.filtering.ontology import HUBBUB_ID, SPEECH_ID, Ontology
 
 MODES = ("strict", "paper", "off")  # label/caption rule sets (filter.speech_rules; off: no hits)
 DECISION_MODES = ("labels", "audio", "either", "confirm", "off")  # filter.speech_mode

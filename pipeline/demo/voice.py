@@ -5,7 +5,7 @@ talks over the sound, so that only the audio speech filter (audiogen.vad, in pre
 them. The voice is Debian's `espeak-ng` (`apt-get install espeak-ng`; `.ci/run` installs it),
 whose output is byte-identical from run to run for one version (checked: same text, voice and
 speed → same WAV); the expectations record the version. Without espeak-ng the demo falls back to
-its own formant voice (pipeline.demo_sounds.voice, the sound of the demo's speech-labelled clips,
+its own formant voice (pipeline.demo.sounds.voice, the sound of the demo's speech-labelled clips,
 which the detector also hears as speech), so the demo still runs and its plants are still speech.
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _espeak(text: str, voice: str) -> tuple[np.ndarray, int]:
 
 def speak(spoken: Spoken, sr: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """The sentence as mono float64 `[T]` at `sr`, and what spoke it (espeak-ng, else the formant voice)."""
-    from pipeline.demo_sounds import resample, voice
+    from pipeline.demo.sounds import resample, voice
 
     engine = espeak_version()
     if engine is not None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from pipeline.demo_catalog import KINDS, NON_SPEECH, Scene, ancestors, captions, fsd_label, random_scene
-from pipeline.demo_voice import SENTENCES
-from pipeline.demo_writer import CorpusWriter
-from pipeline.demo_youtube import Shared, speech_fields
+from pipeline.demo.catalog import KINDS, NON_SPEECH, Scene, ancestors, captions, fsd_label, random_scene
+from pipeline.demo.voice import SENTENCES
+from pipeline.demo.writer import CorpusWriter
+from pipeline.demo.youtube import Shared, speech_fields
 
 LICENSES = ("http://creativecommons.org/licenses/by/3.0/", "http://creativecommons.org/publicdomain/zero/1.0/",
             "http://creativecommons.org/licenses/by-nc/3.0/")

@@ -24,8 +24,8 @@ from pipeline.manifest import reject_ids
 
 STAGE = "prepare"
 CODE_FILES = ("audiogen/audio.py", "audiogen/text.py", "audiogen/shards.py", "audiogen/vad.py",
-              "pipeline/prepare.py", "pipeline/prepare_plan.py", "pipeline/prepare_shard.py",
-              "pipeline/prepare_speech.py")
+              "pipeline/prepare.py", "pipeline/preparing/plan.py", "pipeline/preparing/shard.py",
+              "pipeline/preparing/speech.py")
 SPEECH_AUDIO = ("off", "flag", "drop")
 SPEECH_MEASURE = ("all", "needed")
 
@@ -116,7 +116,7 @@ def code_version(speech: bool = False) -> dict[str, str]:
         package = version("audiogen")
     except PackageNotFoundError:
         package = "0"
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
     for rel in CODE_FILES:
         h.update(rel.encode() + b"\0" + (root / rel).read_bytes() + b"\0")

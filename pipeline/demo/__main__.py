@@ -1,0 +1,3 @@
+from pipeline.demo.build import main
+
+main()
