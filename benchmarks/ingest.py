@@ -38,7 +38,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from pipeline.probe import ProbeConfig, effective_batch_size, probe_local, probe_paths  # noqa: E402
+from pipeline.ingesting.probe import ProbeConfig, effective_batch_size, probe_local, probe_paths  # noqa: E402
 
 FORMATS = ("wav", "flac", "ogg", "mp3")
 

@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from audiogen import audio  # noqa: E402
 from pipeline.manifest import write_manifest  # noqa: E402
-from pipeline.prepare_plan import PrepareConfig  # noqa: E402
-from pipeline.prepare_shard import process_row, process_rows  # noqa: E402
+from pipeline.preparing.plan import PrepareConfig  # noqa: E402
+from pipeline.preparing.shard import process_row, process_rows  # noqa: E402
 
 FILE_S = 30.0
 SR = 44100

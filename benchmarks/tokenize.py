@@ -80,9 +80,9 @@ def bare_loop(codec_dir: Path, shards: Path, out: Path, batch_size: int) -> floa
 
     from audiogen.codec import Codec
     from audiogen.shards import iter_audio_samples
-    from pipeline.tokenize_config import CodecInfo
-    from pipeline.tokenize_records import plan_shards, write_token_shard
-    from pipeline.tokenize_stages import codes_to_npy
+    from pipeline.tokenizing.config import CodecInfo
+    from pipeline.tokenizing.records import plan_shards, write_token_shard
+    from pipeline.tokenizing.stages import codes_to_npy
 
     start = time.perf_counter()
     info = CodecInfo.load(codec_dir)
@@ -106,7 +106,7 @@ def ray_overhead(preset: str, minutes: float, repeats: int, batch_size: int, thr
     from audiogen.codec import Codec, preset as make
     from pipeline.common import init_ray
     from pipeline.tokenize import tokenize
-    from pipeline.tokenize_config import TokenizeConfig
+    from pipeline.tokenizing.config import TokenizeConfig
 
     torch.set_num_threads(threads)
     cfg = TokenizeConfig(batch_size=batch_size, concurrency=1, num_cpus_per_actor=1, decode_num_cpus=1,

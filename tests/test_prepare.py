@@ -22,7 +22,7 @@ from audiogen import audio
 from audiogen.shards import hf_features, iter_shard, list_shards, read_index, sha256_file
 from pipeline.manifest import write_manifest
 from pipeline.prepare import prepare
-from pipeline.prepare_plan import PrepareConfig
+from pipeline.preparing.plan import PrepareConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -323,8 +323,8 @@ def test_sigkill_half_way_then_rerun_gives_the_same_bytes(tmp_path, ray_local):
 def speech_corpus(root: Path) -> dict[str, list[dict]]:
     """Rows whose audio and labels agree or disagree about speech, with each `speech_by_audio` value
     the filter writes (None: a manifest the filter did not write)."""
-    from pipeline.demo_sounds import Layer, render
-    from pipeline.demo_writer import rng_for
+    from pipeline.demo.sounds import Layer, render
+    from pipeline.demo.writer import rng_for
 
     def write(name, layers, seconds):
         path = root / f"{name}.wav"
@@ -383,12 +383,12 @@ def test_speech_in_the_audio_is_measured_recorded_and_dropped_where_the_audio_de
     assert speech["by_split_corpus"]["test/sp"]["speech_clips"] == 1
     assert speech["by_split_corpus"]["train/sp"]["dropped_clips"] == 3
     assert speech["speech_hours"] > 0 and "speech_audio" in json.loads((tmp_path / "out" / "shards.json").read_text())["params"]
-    from pipeline.prepare_speech import summary_line
+    from pipeline.preparing.speech import summary_line
     assert "dropped 4 clips" in summary_line(speech) and "confirm 1" in summary_line(speech)
 
 
 def test_speech_flag_off_and_measure_needed(tmp_path):
-    from pipeline.prepare_shard import process_rows
+    from pipeline.preparing.shard import process_rows
 
     by_split = speech_corpus(tmp_path)
     rows = [r for s in ("train", "valid", "test") for r in by_split[s]]

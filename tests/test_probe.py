@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 import soundfile as sf
 
-from pipeline.probe import PROBE_SCHEMA, ProbeConfig, probe_batch, probe_file, probe_local, probe_paths
+from pipeline.ingesting.probe import PROBE_SCHEMA, ProbeConfig, probe_batch, probe_file, probe_local, probe_paths
 
 
 def write(path, seconds, sr, channels=1, fmt=None, subtype=None):

@@ -16,9 +16,9 @@ from audiogen.shards import ShardWriter, iter_shard, list_shards
 from pipeline import filter as filt
 from pipeline import ingest
 from pipeline.prepare import prepare
-from pipeline.prepare_plan import PrepareConfig
+from pipeline.preparing.plan import PrepareConfig
 from pipeline.tokenize import tokenize
-from pipeline.tokenize_config import TokenizeConfig
+from pipeline.tokenizing.config import TokenizeConfig
 
 CORPORA = ("audioset", "audiocaps", "clotho", "fsd50k")
 YOUTUBE = ("audioset", "audiocaps")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ontology import fallback_ontology, find_ontology, load_ontology, resolve_ontology
-from pipeline.speech import SpeechConfig, SpeechDetector, tag_caption
+from pipeline.filtering.ontology import fallback_ontology, find_ontology, load_ontology, resolve_ontology
+from pipeline.filtering.speech import SpeechConfig, SpeechDetector, tag_caption
 
 
 def detector(mode: str = "strict", ontology=None, **kw) -> SpeechDetector:

@@ -20,8 +20,8 @@ import pytest
 from audiogen.audio import encode_flac, to_pcm16
 from audiogen.shards import INDEX_NAME, ShardWriter, iter_shard, list_shards, read_index, sha256_file
 from pipeline.tokenize import tokenize
-from pipeline.tokenize_config import TokenizeConfig
-from pipeline.tokenize_stages import npy_to_codes
+from pipeline.tokenizing.config import TokenizeConfig
+from pipeline.tokenizing.stages import npy_to_codes
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -184,7 +184,7 @@ def test_new_codec_reencodes(data, first_run, tmp_path):
 def test_encoder_loads_shipped_checkpoint(data, tmp_path):
     """Actors on a node without the checkpoint on disk rebuild it from the bytes the driver ships;
     a local copy is used only when its sha256 matches."""
-    from pipeline.tokenize_stages import CodecEncoder, decode_shard
+    from pipeline.tokenizing.stages import CodecEncoder, decode_shard
 
     root, _ = data
     blobs = {n: (root / "codec" / n).read_bytes() for n in ("config.json", "model.safetensors")}

@@ -13,9 +13,9 @@ import soundfile as sf
 from audiogen import audio
 from audiogen.vad import (SAMPLE_RATE, VadConfig, VadUnavailable, VoiceActivityDetector, model_info, model_path,
                           segments)
-from pipeline.demo_catalog import NON_SPEECH
-from pipeline.demo_sounds import Layer, render
-from pipeline.demo_writer import rng_for
+from pipeline.demo.catalog import NON_SPEECH
+from pipeline.demo.sounds import Layer, render
+from pipeline.demo.writer import rng_for
 
 SR = SAMPLE_RATE
 
@@ -92,7 +92,7 @@ def test_demo_sounds_are_not_speech_and_demo_voices_are(detector):
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (.ci/run installs it)")
 def test_real_synthetic_speech_is_found_over_rain(detector):
-    from pipeline.demo_voice import SENTENCES, plant, speak
+    from pipeline.demo.voice import SENTENCES, plant, speak
 
     spoken, engine = speak(SENTENCES[0], SR, rng_for(0, "x"))
     assert engine.startswith("espeak-ng") and len(spoken) > 2 * SR
@@ -129,7 +129,7 @@ def test_missing_package_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "silero_vad" else real(name, *a))
     with pytest.raises(VadUnavailable, match=r"silero-vad.*--no-deps"):
         model_path()
-    from pipeline.prepare_plan import code_version
+    from pipeline.preparing.plan import code_version
 
     with pytest.raises(SystemExit, match="speech_audio is on but .*silero-vad.*speech_audio: off"):
         code_version(speech=True)
