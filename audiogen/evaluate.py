@@ -136,7 +136,10 @@ def score(backends: dict[str, Any], refs: list[Reference], sets: list[list[np.nd
     kl = kl_divergence(ref_cache["kl_ref"][owner], gen_probs)
     texts = [refs[i].caption for i in owner]
     clap = text_audio(backends["clap"], texts, flat, sr)
-    return {"fad": res.fad, "fad_n_ref": res.count_a, "fad_n_gen": res.count_b, "fad_singular": res.singular,
+    extra = {}
+    if "kl_codec_ref" in ref_cache:  # against the references as the codec renders them (see evaluate)
+        extra["kl_vs_codec_ref"] = kl_divergence(ref_cache["kl_codec_ref"][owner], gen_probs).kld_pq
+    return {**extra, "fad": res.fad, "fad_n_ref": res.count_a, "fad_n_gen": res.count_b, "fad_singular": res.singular,
             "kl": kl.kld_pq, "kl_both": kl.kld_both, "kl_n": len(flat), "kl_per_clip": kl.per_pair.tolist(),
             "clap": float(np.nanmean(clap)) if np.isfinite(clap).any() else float("nan"),
             "clap_n": int(np.isfinite(clap).sum()), "clap_per_clip": clap.tolist(), "gen_probs": gen_probs}
@@ -150,12 +153,12 @@ def text_audio(backend, texts: list[str], audios: list[np.ndarray], sr: int) -> 
     return cosine_per_pair(backend.embed_text(texts), backend.embed(audios, sr))
 
 
-def top_label_agreement(backend, refs: list[Reference], sets: list[list[np.ndarray]], sr: int) -> dict[str, float]:
+def top_label_agreement(backend, ref_audio: list[np.ndarray], sets: list[list[np.ndarray]], sr: int) -> dict[str, float]:
     """How often the tagger's top label of a generation equals its reference's, and the rate two
     independent draws from those top-label frequencies would match (chance)."""
     if not hasattr(backend, "tag_probs"):
         return {}
-    ref_top = np.argmax(backend.tag_probs([r.audio for r in refs], sr), axis=1)
+    ref_top = np.argmax(backend.tag_probs(ref_audio, sr), axis=1)
     flat = [w for clips in sets for w in clips]
     owner = np.array([i for i, clips in enumerate(sets) for _ in clips])
     gen_top = np.argmax(backend.tag_probs(flat, sr), axis=1)
@@ -199,6 +202,9 @@ def evaluate(lm_dir: Path, audio_dir: Path, out: Path, cfg: EvalConfig, device: 
     ref_cache: dict[str, Any] = {}
     codec_set = [[w] for w in codec_roundtrip(gen.codec, refs)]
     ceiling = score(backends, refs, codec_set, sr, ref_cache)
+    # Generations can only sound like what the codec can render: besides the originals, compare
+    # them with the references passed through the codec, which isolates the LM from the codec.
+    ref_cache["kl_codec_ref"] = backends["kl"].label_probs([c[0] for c in codec_set], sr)
     generated: dict[float, list[list[np.ndarray]]] = {}
     sweep = []
     from tqdm import tqdm
@@ -206,10 +212,13 @@ def evaluate(lm_dir: Path, audio_dir: Path, out: Path, cfg: EvalConfig, device: 
     for gamma in tqdm(sorted(set(cfg.cfg_sweep) | {cfg.cfg}), desc="evaluate: generate", unit="γ", file=sys.stderr):
         generated[gamma] = generate_for(gen, refs, cfg, gamma)
         s = score(backends, refs, generated[gamma], sr, ref_cache)
-        s["agreement"] = top_label_agreement(backends["kl"], refs, generated[gamma], sr)
+        s["agreement"] = top_label_agreement(backends["kl"], [r.audio for r in refs], generated[gamma], sr)
+        s["agreement_codec"] = top_label_agreement(backends["kl"], [c[0] for c in codec_set], generated[gamma], sr)
         if gamma in cfg.cfg_sweep:
             sweep.append({"cfg": gamma, "fad": s["fad"], "kl": s["kl"], "clap": s["clap"],
-                          **({"top_label_match": s["agreement"]["match"]} if s["agreement"] else {})})
+                          "kl_vs_codec_ref": s["kl_vs_codec_ref"],
+                          **({"top_label_match": s["agreement"]["match"],
+                              "top_label_match_codec_ref": s["agreement_codec"]["match"]} if s["agreement"] else {})})
         if gamma == cfg.cfg:
             main = s
     metrics = flat_metrics(cfg, main, ceiling, sweep, len(refs))
@@ -224,15 +233,20 @@ def flat_metrics(cfg: EvalConfig, main: dict, ceiling: dict, sweep: list[dict], 
                          "clap_n": main["clap_n"], "fad_singular": main["fad_singular"],
                          "codec_fad": ceiling["fad"], "codec_kl": ceiling["kl"], "codec_clap": ceiling["clap"],
                          "fad_backend": cfg.fad_backend, "kl_backend": cfg.kl_backend, "clap_backend": cfg.clap_backend}
+    m["kl_vs_codec_ref"] = main["kl_vs_codec_ref"]
     if main.get("agreement"):
         m["top_label_match"] = main["agreement"]["match"]
         m["top_label_chance"] = main["agreement"]["chance"]
+        m["top_label_match_codec_ref"] = main["agreement_codec"]["match"]
+        m["top_label_chance_codec_ref"] = main["agreement_codec"]["chance"]
     for row in sweep:
         g = f"{row['cfg']:g}"
         m[f"sweep_fad_cfg{g}"] = row["fad"]
         m[f"sweep_kl_cfg{g}"] = row["kl"]
+        m[f"sweep_kl_codec_ref_cfg{g}"] = row["kl_vs_codec_ref"]
         if "top_label_match" in row:
             m[f"sweep_match_cfg{g}"] = row["top_label_match"]
+            m[f"sweep_match_codec_ref_cfg{g}"] = row["top_label_match_codec_ref"]
     return m
 
 

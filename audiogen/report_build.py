@@ -69,9 +69,13 @@ def build_report(out: Path, cfg, metrics: dict[str, Any], refs, codec_set, gener
         ("codec ceiling KL", _fmt(m["codec_kl"]), f"{m['n_references']} pairs", m["kl_backend"]),
         ("codec ceiling CLAP", _fmt(m["codec_clap"]), "references through the codec", m["clap_backend"]),
     ]
+    rows.append(("KL vs codec-rendered references ↓", _fmt(m["kl_vs_codec_ref"]),
+                 f"{m['n_generated']} pairs (isolates the LM from the codec)", m["kl_backend"]))
     if "top_label_match" in m:
         rows.append(("top label = reference's", f"{m['top_label_match']:.0%}",
                      f"chance {m['top_label_chance']:.0%}", m["kl_backend"]))
+        rows.append(("top label = codec-rendered reference's", f"{m['top_label_match_codec_ref']:.0%}",
+                     f"chance {m['top_label_chance_codec_ref']:.0%}", m["kl_backend"]))
     for row in sweep:
         rows.append((f"γ = {row['cfg']:g}: FAD / KL", f"{_fmt(row['fad'], 2)} / {_fmt(row['kl'])}",
                      f"{m['n_generated']} generated", f"{m['fad_backend']} / {m['kl_backend']}"))

@@ -94,7 +94,11 @@ def model_lines() -> list[str]:
             f"γ={k[len('sweep_kl_cfg'):]} FAD {ev['sweep_fad_cfg' + k[len('sweep_kl_cfg'):]]:.2f} KL {ev[k]:.3f}" for k in sweep))
         if "top_label_match" in ev:
             lines.append(f"           tagger top label of generation = reference's: {ev['top_label_match']:.0%} "
-                         f"(chance {ev['top_label_chance']:.0%})")
+                         f"(chance {ev['top_label_chance']:.0%}); = codec-rendered reference's: "
+                         f"{ev['top_label_match_codec_ref']:.0%} (chance {ev['top_label_chance_codec_ref']:.0%})")
+        if "kl_vs_codec_ref" in ev:
+            lines.append(f"           KL against the codec-rendered references: {ev['kl_vs_codec_ref']:.3f}; by γ: " + ", ".join(
+                f"{k[len('sweep_kl_codec_ref_cfg'):]}: {ev[k]:.3f}" for k in sorted(ev) if k.startswith("sweep_kl_codec_ref_cfg")))
         lines.append("           report: reports/eval/index.html (open it in a browser)")
     return lines
 

@@ -43,7 +43,8 @@ def test_metrics_json_is_flat_and_complete(evaluated):
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
     for key in ("fad", "kl", "clap", "codec_fad", "codec_kl", "codec_clap", "sweep_fad_cfg1", "sweep_kl_cfg3",
-                "fad_backend", "kl_backend", "clap_backend", "n_references", "n_generated", "top_label_match"):
+                "fad_backend", "kl_backend", "clap_backend", "n_references", "n_generated", "top_label_match",
+                "kl_vs_codec_ref", "top_label_match_codec_ref", "sweep_kl_codec_ref_cfg1"):
         assert key in saved, key
     assert saved["n_references"] == 6 and saved["n_generated"] == 12
     assert all(not isinstance(v, (dict, list)) for v in saved.values())  # dvc exp show needs flat keys
