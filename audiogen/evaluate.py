@@ -18,12 +18,10 @@ and backend), `per_clip.csv`, `cfg_sweep.json` (DVC plot), `sweep.png`, spectrog
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 

@@ -14,10 +14,8 @@ gives alone for its first `num_frames(len)` frames; `encode_clips` does that pad
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -28,8 +26,7 @@ from audiogen.codec.config import CodecConfig
 from audiogen.codec.quantizer import ResidualVQ
 from audiogen.codec.seanet import SEANetDecoder, SEANetEncoder
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from audiogen.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
 FORMAT = "audiogen-codec/1"
 
 
@@ -110,31 +107,16 @@ class Codec(nn.Module):
     # --- checkpoint format (DESIGN.md "Checkpoints") ----------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `model.safetensors` (atomically: temp names, then rename)."""
-        from safetensors.torch import save_file
+        from audiogen.checkpoint import save_checkpoint
 
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        tmp = d / f".{WEIGHTS_NAME}.{os.getpid()}.tmp"
-        save_file(state, str(tmp), metadata={"format": FORMAT})
-        os.replace(tmp, d / WEIGHTS_NAME)
-        cfg = {"format": FORMAT, "codec": self.config.to_dict()}
-        tmp = d / f".{CONFIG_NAME}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, d / CONFIG_NAME)
+        save_checkpoint(directory, self.state_dict(), {"codec": self.config.to_dict()}, FORMAT)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "Codec":
         """Load a checkpoint directory; the model comes back in eval mode."""
-        from safetensors.torch import load_file
+        from audiogen.checkpoint import load_weights, read_checkpoint_config
 
-        d = Path(directory)
-        try:
-            meta = json.loads((d / CONFIG_NAME).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{d / CONFIG_NAME}: not a codec checkpoint (no {CONFIG_NAME})") from None
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{d / CONFIG_NAME}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        meta = read_checkpoint_config(directory, FORMAT, "codec")
         model = cls(CodecConfig.from_dict(meta["codec"]))
-        model.load_state_dict(load_file(str(d / WEIGHTS_NAME), device="cpu"))
+        model.load_state_dict(load_weights(directory))
         return model.to(device).eval()

@@ -15,7 +15,6 @@ bias-free projection `text_proj` inside the LM; the encoder itself stays outside
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ from audiogen.lm.config import LMConfig
 from audiogen.lm.patterns import DelayPattern, get_pattern
 from audiogen.lm.transformer import Transformer, init_weights
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from audiogen.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
 FORMAT = "audiogen-lm/1"
 
 
@@ -176,47 +174,35 @@ class AudioLM(nn.Module):
     # --- checkpoint format (DESIGN.md "LM checkpoint") ------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, extra_config: dict[str, Any] | None = None) -> None:
         """Write `config.json` (`{"format", "lm": LMConfig dict, **extra_config}`) and
-        `model.safetensors`, each to a temporary name first, then renamed."""
-        from safetensors.torch import save_file
+        `model.safetensors`, each to a temporary name first, then renamed (audiogen.checkpoint)."""
+        from audiogen.checkpoint import save_checkpoint
 
         extra = dict(extra_config or {})
         clash = {"format", "lm"} & set(extra)
         if clash:
             raise ValueError(f"extra_config may not set the reserved keys {sorted(clash)}")
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        tmp = d / f".{WEIGHTS_NAME}.{os.getpid()}.tmp"
-        save_file(state, str(tmp), metadata={"format": FORMAT})
-        os.replace(tmp, d / WEIGHTS_NAME)
-        cfg = {"format": FORMAT, "lm": self.config.to_dict(), **extra}
-        tmp = d / f".{CONFIG_NAME}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, d / CONFIG_NAME)
-        self.checkpoint_config = cfg
+        cfg = {"lm": self.config.to_dict(), **extra}
+        save_checkpoint(directory, self.state_dict(), cfg, FORMAT)
+        self.checkpoint_config = {"format": FORMAT, **cfg}
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "AudioLM":
         """Load a checkpoint directory (eval mode). The whole config.json, extra keys included,
         is on `model.checkpoint_config`."""
-        from safetensors.torch import load_file
+        from audiogen.checkpoint import load_weights
 
-        d = Path(directory)
-        meta = read_config(d)
+        meta = read_config(directory)
         model = cls(LMConfig.from_dict(meta["lm"]))
-        model.load_state_dict(load_file(str(d / WEIGHTS_NAME), device="cpu"))
+        model.load_state_dict(load_weights(directory))
         model.checkpoint_config = meta
         return model.to(device).eval()
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     """An LM checkpoint's config.json (checked format), without loading the weights."""
-    path = Path(directory) / CONFIG_NAME
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: not an LM checkpoint (no {CONFIG_NAME})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "lm" not in meta:
-        got = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(f"{path}: format {got!r}, expected {FORMAT!r} with an 'lm' section")
+    from audiogen.checkpoint import read_checkpoint_config
+
+    meta = read_checkpoint_config(directory, FORMAT, "LM")
+    if "lm" not in meta:
+        raise ValueError(f"{Path(directory) / CONFIG_NAME}: format {FORMAT!r} without an 'lm' section")
     return meta

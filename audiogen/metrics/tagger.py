@@ -27,10 +27,8 @@ API:
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -38,8 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from audiogen.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
 FORMAT = "audiogen-tagger/1"
 LOG_FLOOR = 1e-5
 
@@ -144,34 +141,20 @@ class Tagger(nn.Module):
 
     # --- checkpoint format ------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, training: dict[str, Any] | None = None) -> None:
-        """`config.json` + `model.safetensors`, each written atomically (temp name, rename)."""
-        from safetensors.torch import save_file
+        """`config.json` + `model.safetensors`, each written atomically (audiogen.checkpoint)."""
+        from audiogen.checkpoint import save_checkpoint
 
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        tmp = d / f".{WEIGHTS_NAME}.{os.getpid()}.tmp"
-        save_file(state, str(tmp), metadata={"format": FORMAT})
-        os.replace(tmp, d / WEIGHTS_NAME)
-        meta = {"format": FORMAT, "tagger": self.config.to_dict(), "training": training or {}}
-        tmp = d / f".{CONFIG_NAME}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, d / CONFIG_NAME)
+        save_checkpoint(directory, self.state_dict(), {"tagger": self.config.to_dict(), "training": training or {}},
+                        FORMAT)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "Tagger":
-        from safetensors.torch import load_file
+        from audiogen.checkpoint import load_weights, read_checkpoint_config
 
-        d = Path(directory)
-        try:
-            meta = json.loads((d / CONFIG_NAME).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{d / CONFIG_NAME}: not a tagger checkpoint (train one with "
-                                    f"`python -m audiogen.metrics.tagger_train --out {d}`)") from None
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{d / CONFIG_NAME}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        meta = read_checkpoint_config(directory, FORMAT, "tagger", " (train one with "
+                                      f"`python -m audiogen.metrics.tagger_train --out {directory}`)")
         model = cls(TaggerConfig.from_dict(meta["tagger"]))
-        model.load_state_dict(load_file(str(d / WEIGHTS_NAME), device="cpu"))
+        model.load_state_dict(load_weights(directory))
         model.training_info = meta.get("training", {})
         return model.to(device).eval()
 
