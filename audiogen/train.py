@@ -45,7 +45,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     from audiogen.lm import AudioLM, lm_config
     from audiogen.shards import sha256_file
     from audiogen.text_encoders import FrozenTextEncoder, TextEncoderConfig, TextEncoderNotFoundError
-    from audiogen.train_utils import EMA, device_peak_flops, dist_info, param_groups
+    from audiogen.train_utils import EMA, cfg_dropout_mask, device_peak_flops, dist_info, param_groups
 
     cfg = TrainConfig.from_dict(run["config"])
     if cfg.threads:
@@ -164,7 +164,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
         stats = {"loss_sum": 0.0, "ce": torch.zeros(model.config.num_codebooks), "mixed": 0, "rows": 0}
         for i, batch in enumerate(micro):
             codes, frame_mask, text, text_mask = encode_batch(batch)
-            drop = torch.rand(codes.shape[0], generator=dropout_gen) < cfg.cfg_dropout
+            drop = cfg_dropout_mask(codes.shape[0], cfg.cfg_dropout, dropout_gen)
             text, text_mask = model.null_condition(text, text_mask, drop.to(device))
             sync = i == len(micro) - 1 or world == 1
             ctx = ddp_model.no_sync() if (world > 1 and not sync) else _nullcontext()

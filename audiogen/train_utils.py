@@ -20,6 +20,12 @@ def inverse_sqrt_lr(step: int, base_lr: float, warmup: int) -> float:
     return base_lr * min(s / warmup, math.sqrt(warmup / s))
 
 
+def cfg_dropout_mask(batch: int, p: float, generator: torch.Generator) -> torch.Tensor:
+    """`[batch]` bool: rows whose text becomes the null condition, each with probability `p`
+    (per sample, as PAPER.md prefers to the reference's whole-batch dropout)."""
+    return torch.rand(batch, generator=generator) < p
+
+
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on matrices (2-D and up: linear and embedding weights) only; norms' gains and
     other vectors get none (nanoGPT's rule)."""
