@@ -91,4 +91,5 @@ def test_unloadable_backend_says_how_to_point_at_a_path(evaluated, tmp_path):
     lm = out.parent / "lm"
     with pytest.raises(SystemExit, match="local"):
         evaluate_main(["--lm", str(lm), "--audio", str(out.parent / "data" / "audio"), "--out", str(tmp_path / "r"),
-                       "--set", "kl_backend=some-org/not-downloaded-ast", "--split", "valid"])
+                       "--set", f"tagger={out.parent / 'tagger'}", "--set", "kl_backend=some-org/not-downloaded-ast",
+                       "--split", "valid"])
