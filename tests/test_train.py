@@ -135,3 +135,37 @@ def test_ray_train_two_workers_match_one_worker_summed_batch(lm_data, tmp_path, 
     loss.backward()
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.grad, grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(lm_data, tmp_path):
+    """SIGKILL in the middle of training, then `--resume auto`: the same weights as a run never killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    steps = {"max_steps": 30, "checkpoint_every": 4, "valid_every": 100, "log_every": 5}
+    _train(lm_data, tmp_path / "whole", tmp_path, **steps)
+    params = tmp_path / "params.yaml"  # _train wrote it with these steps
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "audiogen.train", "--tokens", str(lm_data["tokens"]), "--audio", str(lm_data["audio"]),
+           "--codec", str(lm_data["codec"]), "--out", str(out), "--live-dir", str(out / "live"), "--params", str(params)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "state.pt").exists() and torch.load(out / "state.pt", weights_only=True)["step"] >= 8:
+            break
+        time.sleep(0.05)
+    killed_during_run = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed_during_run, "training finished before it could be killed"
+    state = torch.load(out / "state.pt", weights_only=True)
+    assert 8 <= state["step"] < 30
+    result = _train(lm_data, out, tmp_path, resume=True, **steps)
+    assert result["step"] == 30
+    a = load_file(str(tmp_path / "whole" / "model.safetensors"))
+    b = load_file(str(out / "model.safetensors"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
