@@ -35,8 +35,8 @@ from pathlib import Path  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from audiogen.data import DataConfig, make_train_loader  # noqa: E402
-from audiogen.shards import read_index  # noqa: E402
+from audiogen.data.loader import DataConfig, make_train_loader  # noqa: E402
+from audiogen.io.shards import read_index  # noqa: E402
 
 RESULT = REPO / "benchmarks" / "results" / "loader.json"
 
@@ -65,7 +65,7 @@ def measure_raw_read(tokens_dir: str | Path, seconds: float) -> float:
     """Samples per second of webdataset reading the train token tars (no decoding): the ceiling."""
     import webdataset as wds
 
-    from audiogen.data_index import read_shard_table
+    from audiogen.data.index import read_shard_table
 
     paths = [e.path for e in read_shard_table(tokens_dir, "train")[0]]
     rows, start = 0, time.perf_counter()

@@ -45,7 +45,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audiogen import audio  # noqa: E402
+from audiogen.io import audio  # noqa: E402
 from pipeline.manifest import write_manifest  # noqa: E402
 from pipeline.preparing.plan import PrepareConfig  # noqa: E402
 from pipeline.preparing.shard import process_row, process_rows  # noqa: E402
@@ -90,7 +90,7 @@ def vad_speed(clips: int = 24) -> dict:
     """The detector alone on 10 s clips of noise and tones (its cost does not depend on the content)."""
     import torch
 
-    from audiogen.vad import VadConfig, VoiceActivityDetector
+    from audiogen.speech.vad import VadConfig, VoiceActivityDetector
 
     rng = np.random.default_rng(1)
     x = [(0.1 * rng.standard_normal(160000)).astype(np.float32) for _ in range(clips)]

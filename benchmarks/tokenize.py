@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from audiogen.audio import encode_flac, to_pcm16  # noqa: E402
-from audiogen.shards import ShardWriter, list_shards  # noqa: E402
+from audiogen.io.audio import encode_flac, to_pcm16  # noqa: E402
+from audiogen.io.shards import ShardWriter, list_shards  # noqa: E402
 
 SR = 16000
 RESULT = REPO / "benchmarks" / "results" / "tokenize.json"
@@ -79,7 +79,7 @@ def bare_loop(codec_dir: Path, shards: Path, out: Path, batch_size: int) -> floa
     import torch
 
     from audiogen.codec import Codec
-    from audiogen.shards import iter_audio_samples
+    from audiogen.io.shards import iter_audio_samples
     from pipeline.tokenizing.config import CodecInfo
     from pipeline.tokenizing.records import plan_shards, write_token_shard
     from pipeline.tokenizing.stages import codes_to_npy

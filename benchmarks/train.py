@@ -83,7 +83,7 @@ def text_width(name: str, default: int = 384) -> int:
     try:
         from transformers import AutoConfig
 
-        from audiogen.text_encoders import resolve_text_encoder
+        from audiogen.text.encoders import resolve_text_encoder
 
         return int(AutoConfig.from_pretrained(resolve_text_encoder(name)).hidden_size)
     except Exception:  # noqa: BLE001 - a missing encoder only changes the tiny layout's text width
@@ -133,7 +133,8 @@ def bench_preset(name: str, lay: dict, device, steps: int, warmup: int, profile:
     import torch
 
     from audiogen.lm import AudioLM, lm_config
-    from audiogen.train_utils import device_peak_flops, measured_matmul_flops, param_groups
+    from audiogen.training.recipe import param_groups
+    from audiogen.training.throughput import device_peak_flops, measured_matmul_flops
 
     torch.manual_seed(0)
     cfg = lm_config(name, num_codebooks=lay["num_codebooks"], cardinality=lay["cardinality"],
@@ -244,9 +245,9 @@ class _TimedLoader:
 def trainer_rate(a, section: dict, skip: int) -> dict:
     """Rows per second that `train_loop` consumes on the demo: `a.trainer_steps` steps of the real
     config, timed between the draws of batch `skip` and the last batch (one draw per step)."""
-    import audiogen.data
+    import audiogen.data.loader
     from audiogen.train import train_loop
-    from audiogen.train_config import TrainConfig
+    from audiogen.training.config import TrainConfig
 
     section = {**section, "max_steps": a.trainer_steps, "log_every": 1, "num_workers": 0,
                "valid_every": 10 ** 9, "checkpoint_every": 10 ** 9}
@@ -254,8 +255,8 @@ def trainer_rate(a, section: dict, skip: int) -> dict:
         section["threads"] = a.threads
     cfg = TrainConfig.from_dict(section)
     stamps: list[float] = []
-    original = audiogen.data.make_train_loader
-    audiogen.data.make_train_loader = lambda *args, **kw: _TimedLoader(original(*args, **kw), stamps)
+    original = audiogen.data.loader.make_train_loader
+    audiogen.data.loader.make_train_loader = lambda *args, **kw: _TimedLoader(original(*args, **kw), stamps)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
             t0 = time.perf_counter()
@@ -264,7 +265,7 @@ def trainer_rate(a, section: dict, skip: int) -> dict:
                         "out": f"{tmp}/lm", "live_dir": f"{tmp}/live", "resume": False})
             wall = time.perf_counter() - t0
     finally:
-        audiogen.data.make_train_loader = original
+        audiogen.data.loader.make_train_loader = original
     rows = cfg.batch_size * cfg.grad_accum
     timed = len(stamps) - 1 - skip
     if timed < 1:
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from audiogen.train import _data_config
-    from audiogen.train_config import TrainConfig, read_params
+    from audiogen.training.config import TrainConfig, read_params
 
     if a.threads:
         torch.set_num_threads(a.threads)

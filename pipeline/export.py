@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiogen.shards import SHARD_RE, ShardError, iter_shard, list_shards, read_index
+from audiogen.io.shards import SHARD_RE, ShardError, iter_shard, list_shards, read_index
 
 log = logging.getLogger("audiogen.export")
 

@@ -37,7 +37,7 @@ def read_part(out: str | Path, name: str) -> dict | None:
 def tar_matches(out: str | Path, name: str, record: dict) -> bool:
     """Whether the tar on disk is the one the record describes. A record with no sha256 means
     every clip was rejected: complete then means no tar under that name."""
-    from audiogen.shards import sha256_file
+    from audiogen.io.shards import sha256_file
 
     tar = Path(out) / name
     if record.get("sha256") is None:
@@ -47,7 +47,7 @@ def tar_matches(out: str | Path, name: str, record: dict) -> bool:
 
 def clean_stale(out: str | Path, names: set[str]) -> int:
     """Remove temporaries of killed runs, and shards/records not in `names`; returns how many."""
-    from audiogen.shards import SHARD_RE
+    from audiogen.io.shards import SHARD_RE
 
     out = Path(out)
     removed = 0

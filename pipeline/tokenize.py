@@ -9,7 +9,7 @@ The job: a CPU stage decodes every audio shard into float32 clips (pipeline.toke
 decode_shard), then a pool of `tokenize.concurrency` actors, each holding the codec once
 (`num_gpus_per_actor` GPUs each), encodes batches of `batch_size` clips of different lengths; the
 driver gathers each shard's codes and writes the token shard (same name and keys as the audio
-shard; `<key>.codes.npy` int16 `[K, T]` + `<key>.json`) with audiogen.shards' deterministic writer.
+shard; `<key>.codes.npy` int16 `[K, T]` + `<key>.json`) with audiogen.io.shards' deterministic writer.
 
 Placement: the driver puts the checkpoint in the object store for actors on nodes that do not have
 it at the same path (same sha256; local actors read it from disk), and

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.audio import encode_flac, to_pcm16
-from audiogen.shards import INDEX_NAME, ShardWriter, sha256_file
+from audiogen.io.audio import encode_flac, to_pcm16
+from audiogen.io.shards import INDEX_NAME, ShardWriter, sha256_file
 
 SR = 16000
 CLASSES = {

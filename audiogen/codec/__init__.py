@@ -1,4 +1,5 @@
-"""The neural audio codec (SEANet encoder/decoder + residual VQ), its losses and its trainer.
+"""The neural audio codec (SEANet encoder/decoder + residual VQ), its losses and its trainer
+(`python -m audiogen.codec.train`). May import: audiogen.io.
 
     from audiogen.codec import Codec
     codec = Codec.from_pretrained("models/codec")

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from audiogen.shards import ShardError, decode_audio_sample, iter_shard, list_shards
+from audiogen.io.shards import ShardError, decode_audio_sample, iter_shard, list_shards
 
 log = logging.getLogger("audiogen.codec")
 

@@ -26,7 +26,7 @@ from audiogen.codec.config import CodecConfig
 from audiogen.codec.quantizer import ResidualVQ
 from audiogen.codec.seanet import SEANetDecoder, SEANetEncoder
 
-from audiogen.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
+from audiogen.io.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
 FORMAT = "audiogen-codec/1"
 
 
@@ -107,14 +107,14 @@ class Codec(nn.Module):
     # --- checkpoint format (DESIGN.md "Checkpoints") ----------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write `config.json` and `model.safetensors` (atomically: temp names, then rename)."""
-        from audiogen.checkpoint import save_checkpoint
+        from audiogen.io.checkpoint import save_checkpoint
 
         save_checkpoint(directory, self.state_dict(), {"codec": self.config.to_dict()}, FORMAT)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "Codec":
         """Load a checkpoint directory; the model comes back in eval mode."""
-        from audiogen.checkpoint import load_weights, read_checkpoint_config
+        from audiogen.io.checkpoint import load_weights, read_checkpoint_config
 
         meta = read_checkpoint_config(directory, FORMAT, "codec")
         model = cls(CodecConfig.from_dict(meta["codec"]))

@@ -1,5 +1,5 @@
 """The text-conditioned audio language model: config and presets, codebook patterns, the decoder,
-the KV cache, sampling and generation.
+the KV cache, sampling and code generation. May import: audiogen.io.
 
     from audiogen.lm import AudioLM, lm_config, generate_codes
     lm = AudioLM(lm_config("tiny", num_codebooks=4, cardinality=2048, text_dim=768))

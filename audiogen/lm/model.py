@@ -28,7 +28,7 @@ from audiogen.lm.config import LMConfig
 from audiogen.lm.patterns import DelayPattern, get_pattern
 from audiogen.lm.transformer import Transformer, init_weights
 
-from audiogen.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
+from audiogen.io.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
 FORMAT = "audiogen-lm/1"
 
 
@@ -174,8 +174,8 @@ class AudioLM(nn.Module):
     # --- checkpoint format (DESIGN.md "LM checkpoint") ------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, extra_config: dict[str, Any] | None = None) -> None:
         """Write `config.json` (`{"format", "lm": LMConfig dict, **extra_config}`) and
-        `model.safetensors`, each to a temporary name first, then renamed (audiogen.checkpoint)."""
-        from audiogen.checkpoint import save_checkpoint
+        `model.safetensors`, each to a temporary name first, then renamed (audiogen.io.checkpoint)."""
+        from audiogen.io.checkpoint import save_checkpoint
 
         extra = dict(extra_config or {})
         clash = {"format", "lm"} & set(extra)
@@ -189,7 +189,7 @@ class AudioLM(nn.Module):
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "AudioLM":
         """Load a checkpoint directory (eval mode). The whole config.json, extra keys included,
         is on `model.checkpoint_config`."""
-        from audiogen.checkpoint import load_weights
+        from audiogen.io.checkpoint import load_weights
 
         meta = read_config(directory)
         model = cls(LMConfig.from_dict(meta["lm"]))
@@ -200,7 +200,7 @@ class AudioLM(nn.Module):
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     """An LM checkpoint's config.json (checked format), without loading the weights."""
-    from audiogen.checkpoint import read_checkpoint_config
+    from audiogen.io.checkpoint import read_checkpoint_config
 
     meta = read_checkpoint_config(directory, FORMAT, "LM")
     if "lm" not in meta:

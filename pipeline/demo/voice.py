@@ -1,7 +1,7 @@
 """Real synthetic speech for the demo: sentences spoken by espeak-ng, hidden in non-speech clips.
 
 The demo plants a few clips whose labels and captions say "rain" or "birds" but where someone
-talks over the sound, so that only the audio speech filter (audiogen.vad, in prepare) can find
+talks over the sound, so that only the audio speech filter (audiogen.speech.vad, in prepare) can find
 them. The voice is Debian's `espeak-ng` (`apt-get install espeak-ng`; `.ci/run` installs it),
 whose output is byte-identical from run to run for one version (checked: same text, voice and
 speed → same WAV); the expectations record the version. Without espeak-ng the demo falls back to

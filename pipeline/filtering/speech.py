@@ -2,7 +2,7 @@
 
 Two knobs. `filter.speech_mode` says who decides (DECISION_MODES; `combine` is the truth table):
   labels   the labels and captions decide, here in the filter (the paper's way)
-  audio    the audio decides, in prepare (audiogen.vad); label hits are only annotated
+  audio    the audio decides, in prepare (audiogen.speech.vad); label hits are only annotated
   either   dropped when the labels or the audio say speech (label hits here, the rest in prepare)
   confirm  a label hit is dropped only when its audio agrees (in prepare); others are kept
   off      nothing is dropped for speech

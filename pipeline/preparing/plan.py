@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiogen.shards import KEY_RE, shard_name
-from audiogen.text import CaptionConfig
-from audiogen.vad import VadConfig
+from audiogen.io.shards import KEY_RE, shard_name
+from audiogen.text.normalize import CaptionConfig
+from audiogen.speech.vad import VadConfig
 from pipeline.manifest import reject_ids
 
 STAGE = "prepare"
-CODE_FILES = ("audiogen/audio.py", "audiogen/text.py", "audiogen/shards.py", "audiogen/vad.py",
+CODE_FILES = ("audiogen/io/audio.py", "audiogen/text/normalize.py", "audiogen/io/shards.py", "audiogen/speech/vad.py",
               "pipeline/prepare.py", "pipeline/preparing/plan.py", "pipeline/preparing/shard.py",
               "pipeline/preparing/speech.py")
 SPEECH_AUDIO = ("off", "flag", "drop")
@@ -45,7 +45,7 @@ class PrepareConfig:
     max_clip_fraction: float = 0.01  # more clipped samples than this → reject `clipping`
     max_reject_fraction: float = 0.5  # of manifest rows yielding no clip; above it the stage fails
     workers: int | None = None  # concurrent shard tasks; null = every CPU Ray has
-    # Speech measured in the audio (audiogen.vad): off (not measured) | flag (measured and recorded,
+    # Speech measured in the audio (audiogen.speech.vad): off (not measured) | flag (measured and recorded,
     # nothing dropped) | drop (clips whose row lets the audio decide, see the manifest column
     # `speech_by_audio` written by the filter, are dropped above max_speech_fraction).
     speech_audio: str = "drop"
@@ -134,7 +134,7 @@ def code_version(speech: bool = False) -> dict[str, str]:
 
 def vad_info() -> dict[str, str]:
     """The detector's version and model checksum, or a clear exit when it is not installed."""
-    from audiogen.vad import VadUnavailable, model_info
+    from audiogen.speech.vad import VadUnavailable, model_info
 
     try:
         return model_info()

@@ -3,7 +3,7 @@
 Rows are decoded in groups of about `vad.max_batch_s` seconds of clips, so that the speech
 detector (pipeline.preparing.speech) scores many clips per call; clips still come out in plan order.
 Runs inside a Ray task (or plainly, in tests and benchmarks). Output, in this order:
-`<out>/<name>` (atomic, see audiogen.shards.ShardWriter), then `<out>/_parts/<name>.json`, the
+`<out>/<name>` (atomic, see audiogen.io.shards.ShardWriter), then `<out>/_parts/<name>.json`, the
 shard's record (counts, sha256, its rejects, the plan hash). A shard is complete when both exist
 and agree; a run killed in between simply rebuilds that shard (same bytes).
 """
@@ -18,10 +18,10 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from audiogen import audio
-from audiogen.shards import ShardWriter
-from audiogen.text import normalize_caption, normalize_captions
-from audiogen.vad import SpeechResult
+from audiogen.io import audio
+from audiogen.io.shards import ShardWriter
+from audiogen.text.normalize import normalize_caption, normalize_captions
+from audiogen.speech.vad import SpeechResult
 from pipeline.preparing import speech
 from pipeline.manifest import reject_ids
 from pipeline.preparing.plan import STAGE, PrepareConfig
@@ -123,7 +123,7 @@ def encode_clip(row: dict, clip: Decoded, cfg: PrepareConfig,
 
 
 def _detector(cfg: PrepareConfig):
-    from audiogen.vad import VoiceActivityDetector
+    from audiogen.speech.vad import VoiceActivityDetector
 
     return VoiceActivityDetector(cfg.vad)
 

@@ -1,7 +1,7 @@
 """Speech in the audio, inside the prepare stage: measure every clip, record it, drop where the audio decides.
 
 Prepare already holds each clip as 16 kHz mono PCM (what the shard stores), which is what the
-voice-activity detector (audiogen.vad) reads: no second decode. Clips are measured in batches of
+voice-activity detector (audiogen.speech.vad) reads: no second decode. Clips are measured in batches of
 about `prepare.vad.max_batch_s` seconds across rows (see prepare_shard.iter_clips).
 
 Who decides a row's speech verdict is the filter's choice (`filter.speech_mode`), passed down in
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audiogen.vad import SpeechResult
+from audiogen.speech.vad import SpeechResult
 from pipeline.preparing.plan import PrepareConfig
 from pipeline.filtering.speech import DECISION_MODES, combine
 

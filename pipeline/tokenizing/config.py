@@ -71,7 +71,7 @@ class CodecInfo:
     @classmethod
     def load(cls, directory: str | Path) -> "CodecInfo":
         from audiogen.codec.config import CodecConfig
-        from audiogen.shards import sha256_file
+        from audiogen.io.shards import sha256_file
 
         d = Path(directory)
         cfg_path, weights = d / "config.json", d / "model.safetensors"

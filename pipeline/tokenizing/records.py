@@ -3,7 +3,7 @@ and the outputs beside the shards (`shards.json`, `stats.json`, `rejects.jsonl`)
 
 A token shard is complete when `<out>/<name>` and `<out>/_parts/<name>.json` both exist and the
 record names the same source shard sha256 and codec sha256 as this run and the tar's own sha256.
-The tar is written first (atomically, audiogen.shards.ShardWriter), the record second, so a run
+The tar is written first (atomically, audiogen.io.shards.ShardWriter), the record second, so a run
 killed in between simply rebuilds that shard, with the same bytes.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ShardJob:
 def plan_shards(shards_dir: Path) -> list[ShardJob]:
     """Every audio shard in `shards_dir`, sorted by name, with its sha256 (from `shards.json` when it
     lists the shard, else computed)."""
-    from audiogen.shards import INDEX_NAME, SHARD_RE, list_shards, read_index, sha256_file
+    from audiogen.io.shards import INDEX_NAME, SHARD_RE, list_shards, read_index, sha256_file
 
     if not shards_dir.is_dir():
         raise SystemExit(f"tokenize: audio shards directory {shards_dir} does not exist (run prepare first)")
@@ -75,7 +75,7 @@ def _reject(job: ShardJob, key: str | None, error: str, meta_json: bytes | None 
 def write_token_shard(out: Path, job: ShardJob, rows: list[dict[str, Any]], codec: CodecInfo) -> dict[str, Any]:
     """Write one token shard from the encoder's rows of one audio shard (any order: sorted here by
     their position in the audio shard), then its record; returns the record."""
-    from audiogen.shards import ShardWriter
+    from audiogen.io.shards import ShardWriter
 
     record: dict[str, Any] = {"name": job.name, "split": job.split, "corpus": job.corpus,
                               "source_sha256": job.source_sha256, "codec_sha256": codec.sha256, "clips": 0,

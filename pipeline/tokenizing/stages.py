@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from audiogen.shards import decode_audio_sample, iter_shard
+from audiogen.io.shards import decode_audio_sample, iter_shard
 
 CODES_DTYPE = np.dtype("<i2")  # int16 little-endian: every preset's cardinality is ≤ 32768
 
@@ -86,7 +86,7 @@ def decode_shard(item: dict[str, Any], sample_rate: int) -> list[dict[str, Any]]
 def _has_checkpoint(directory: str, sha256: str) -> bool:
     import os
 
-    from audiogen.shards import sha256_file
+    from audiogen.io.shards import sha256_file
 
     weights = os.path.join(directory, "model.safetensors")
     return os.path.isfile(os.path.join(directory, "config.json")) and os.path.isfile(weights) \

@@ -1,5 +1,5 @@
 """Synthetic audio shards for the codec tests: real FLAC clips (16 kHz mono PCM_16) in real tar
-shards written with `audiogen.shards.write_shard`."""
+shards written with `audiogen.io.shards.write_shard`."""
 from __future__ import annotations
 
 import io
@@ -29,7 +29,7 @@ def synth_clip(rng: np.random.Generator, seconds: float) -> np.ndarray:
 
 def write_audio_shards(directory: Path, split: str, n_shards: int, clips_per_shard: int,
                        seconds: float, seed: int) -> list[Path]:
-    from audiogen.shards import shard_name, write_shard
+    from audiogen.io.shards import shard_name, write_shard
 
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)

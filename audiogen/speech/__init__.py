@@ -1,0 +1,2 @@
+"""Speech detection in audio: batched Silero VAD (`vad`), used by the prepare stage's speech filter.
+May import: audiogen.io."""
