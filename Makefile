@@ -35,7 +35,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/prepare.py
-	$(BIN)/python benchmarks/tokenize.py --overhead-presets paper --minutes 10 --repeats 2 --threads 1
+	$(BIN)/python benchmarks/tokenize_stage.py --overhead-presets paper --minutes 10 --repeats 2 --threads 1
 	$(BIN)/python benchmarks/loader.py   # needs the demo's shards (make demo)
 	$(BIN)/python benchmarks/train.py    # trainer/loader part needs the demo's shards and codec
 	$(BIN)/python benchmarks/generate.py

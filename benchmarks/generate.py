@@ -32,10 +32,6 @@ import sys
 # OpenMP threads that spin while they wait collapse on a shared machine (see benchmarks/train.py):
 # wait passively unless the environment says otherwise. Must precede torch's import.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Python puts this file's directory first on sys.path, where benchmarks/tokenize.py would shadow the
-# standard library's `tokenize`: drop it before importing anything else.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -18,9 +18,8 @@ import sys
 from pathlib import Path
 
 # `python benchmarks/ingest.py` puts benchmarks/ first on sys.path, where a sibling benchmark named
-# like a stdlib module (benchmarks/tokenize.py) would shadow it; run with the repo root instead.
+# like a stdlib module (benchmarks/tokenize_stage.py) would shadow it; run with the repo root instead.
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 ROOT = _HERE.parent
 sys.path.insert(0, str(ROOT))
 

@@ -21,10 +21,8 @@ from __future__ import annotations
 import os
 import sys
 
-# Python puts this file's directory first on sys.path, where benchmarks/tokenize.py would shadow the
+# Python puts this file's directory first on sys.path, where benchmarks/tokenize_stage.py would shadow the
 # standard library's `tokenize` (numpy, torch and inspect import it): drop it before anything else.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -25,10 +25,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# `python benchmarks/prepare.py` puts benchmarks/ first on sys.path, where benchmarks/tokenize.py
+# `python benchmarks/prepare.py` puts benchmarks/ first on sys.path, where benchmarks/tokenize_stage.py
 # would shadow the standard `tokenize` module (used by inspect, numpy, torch): use the repo root.
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse

@@ -30,10 +30,7 @@ import sys
 # step took 3.5 s with 2 spinning threads at load ~10 against 0.2 s with passive waiting. Must be set
 # before torch loads its OpenMP runtime; an explicit OMP_WAIT_POLICY in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Python puts this file's directory first on sys.path, where benchmarks/tokenize.py would shadow the
-# standard library's `tokenize`: drop it before importing anything else.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -1,6 +1,6 @@
 """Tokenize benchmark → benchmarks/results/tokenize.json.
 
-    python benchmarks/tokenize.py [--overhead-presets paper audiocraft --minutes 10 --repeats 2]
+    python benchmarks/tokenize_stage.py [--overhead-presets paper audiocraft --minutes 10 --repeats 2]
 
 1. `codec_x_realtime`: seconds of 16 kHz audio encoded per second of wall time, per codec preset
    (random weights: speed does not depend on them), on the CPU and, when torch sees one, on the GPU.
@@ -18,8 +18,6 @@ import sys
 
 # Python puts this file's directory first on sys.path, where this file would shadow the standard
 # library's `tokenize` (numpy, torch and inspect import it): drop it before importing anything else.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse  # noqa: E402
 import json  # noqa: E402
