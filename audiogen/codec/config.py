@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+from audiogen.io.configs import check_keys
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,7 @@ class CodecConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CodecConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown codec config keys: {sorted(unknown)}")
+        check_keys(cls, d, "codec config")
         d = dict(d)
         if "strides" in d:
             d["strides"] = tuple(int(s) for s in d["strides"])
@@ -142,10 +140,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown codec train keys: {sorted(unknown)}")
+        check_keys(cls, d, "params codec")
         d = dict(d)
         losses = dict(d.pop("losses", None) or {})
         lknown = {f.name for f in fields(LossConfig)}

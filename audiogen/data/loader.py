@@ -53,6 +53,7 @@ from audiogen.data.stream import (
     RawStream, RowMaker, Skip, Skips, caption_choices, collate, parse_sample, row_rng, stream_plan,
 )
 from audiogen.data.mix import MixConfig, join_captions
+from audiogen.io.configs import check_keys
 
 __all__ = ["DataConfig", "MixConfig", "TrainLoader", "TrainStream", "check_codec", "make_train_loader",
            "make_valid_batches"]
@@ -88,9 +89,7 @@ class DataConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "DataConfig":
         d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        if set(d) - known:
-            raise ValueError(f"data: unknown key(s) {sorted(set(d) - known)}; known: {sorted(known)}")
+        check_keys(cls, d, "data")
         if "mix" in d and not isinstance(d["mix"], MixConfig):
             d["mix"] = MixConfig.from_dict(d["mix"])
         return cls(**d)

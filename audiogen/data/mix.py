@@ -19,10 +19,11 @@ FLAC files (`MixDraw.start_a/len_a`) and lets tests rebuild the expected mixture
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from audiogen.io.configs import check_keys
 
 SILENCE_RMS = 1e-8  # below this a part is digital silence: it is left at zero, never amplified
 
@@ -51,9 +52,7 @@ class MixConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "MixConfig":
         d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        if set(d) - known:
-            raise ValueError(f"mix: unknown key(s) {sorted(set(d) - known)}; known: {sorted(known)}")
+        check_keys(cls, d, "mix")
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:

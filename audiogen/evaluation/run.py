@@ -21,13 +21,14 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from audiogen.training.config import read_params
+from audiogen.io.configs import check_keys
 
 log = logging.getLogger("audiogen.evaluate")
 
@@ -54,9 +55,7 @@ class EvalConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "EvalConfig":
         d = dict(d or {})
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown evaluate keys in params.yaml: {sorted(unknown)}")
+        check_keys(cls, d, "params.yaml evaluate")
         for k in ("cfg_sweep", "splits"):
             if k in d:
                 d[k] = tuple(d[k])

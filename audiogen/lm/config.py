@@ -5,8 +5,9 @@ Shapes only: the codebook layout (`num_codebooks`, `cardinality`) comes from the
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+from audiogen.io.configs import check_keys
 
 PATTERNS = ("delay", "parallel")
 
@@ -66,10 +67,7 @@ class LMConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LMConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown LM config keys: {sorted(unknown)}; known keys: {sorted(known)}")
+        check_keys(cls, d, "LM config")
         return cls(**d)
 
 

