@@ -4,16 +4,7 @@
         --top-k 250 --top-p 0 --temperature 1 --seed 0 --prompt x.wav --stride 2 --loudness -16]
     python -m audiogen.generate --captions captions.txt --out-dir out/     # one WAV per line, batched
 
-Python API:
-
-    from audiogen.generation import AudioGen
-    gen = AudioGen.from_pretrained("models/lm")          # finds its codec and text encoder from config.json
-    wavs = gen.generate(["a dog barks"], duration_s=5)    # list of float32 [T] at 16 kHz
-
-Longer than the training segment: sliding windows, each re-prompted with the last
-`segment − stride` seconds of what was generated (the reference's `extend_stride`, 2 s). With
-`--prompt`, the sound continues the prompt (any sample rate, resampled; with or without text) and
-the output starts with it.
+The Python API and how long sounds and prompts work: `audiogen.generation.pipeline.AudioGen`.
 """
 from __future__ import annotations
 
