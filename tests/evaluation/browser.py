@@ -4,13 +4,16 @@ console errors. Speaks the DevTools protocol over a websocket (aiohttp), so no b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import re
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
 
@@ -31,6 +34,20 @@ CHECK_JS = """
 """
 
 
+# Runs first in the browser's process group and starts the browser as its child. It reads its stdin, a
+# pipe whose only writer is the test process: end of file means that process is gone, whatever killed
+# it, and then the watchdog SIGKILLs its whole group. It exits with the browser otherwise.
+_WATCHDOG = """
+import os, signal, subprocess, sys, threading
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+def orphaned():
+    sys.stdin.buffer.read()
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=orphaned, daemon=True).start()
+sys.exit(child.wait())
+"""
+
+
 def find_browser() -> str | None:
     for name in BROWSERS:
         path = shutil.which(name)
@@ -41,39 +58,81 @@ def find_browser() -> str | None:
 
 def inspect_page(page: Path, timeout: float = 60.0) -> dict[str, Any]:
     """{'title', 'images': [{src, ok, width}], 'audios': [{src, ok, duration}], 'errors': [str]}."""
+    with running_browser(timeout) as (_, ws_url):
+        return asyncio.run(asyncio.wait_for(_inspect(ws_url, page.resolve().as_uri()), timeout))
+
+
+@contextlib.contextmanager
+def running_browser(timeout: float = 60.0) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A headless Chromium with a throw-away profile: yields (its process, its DevTools websocket URL).
+
+    Chromium runs in a session of its own, it and its zygotes, GPU process and renderers, and the
+    whole process group is ended on the way out: ending only the process we started leaves the
+    zygotes and renderers alive after pytest exits (Debian's /usr/bin/chromium* are shell scripts
+    that do not even exec the browser). Should this process die first (SIGKILL: no `finally` runs),
+    a watchdog in the group kills the group (see _WATCHDOG)."""
     browser = find_browser()
     if browser is None:
         raise RuntimeError("no Chromium found: apt-get install chromium-headless-shell")
-    with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.Popen([browser, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
-                                 f"--user-data-dir={profile}", "--allow-file-access-from-files",
-                                 "--autoplay-policy=no-user-gesture-required", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with tempfile.TemporaryDirectory(prefix="audiogen-chromium-", ignore_cleanup_errors=True) as profile:
+        log_path = Path(profile) / "stderr.log"
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
+               f"--user-data-dir={profile}", "--allow-file-access-from-files",
+               "--autoplay-policy=no-user-gesture-required", "about:blank"]
+        with open(log_path, "wb") as log:  # a file, not a pipe: a pipe nobody reads fills up and blocks Chromium
+            proc = subprocess.Popen([sys.executable, "-c", _WATCHDOG, *cmd], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         try:
-            ws_url = _devtools_url(proc, timeout)
-            return asyncio.run(asyncio.wait_for(_inspect(ws_url, page.resolve().as_uri()), timeout))
+            yield proc, _devtools_url(proc, Path(profile), log_path, timeout)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            end_process_group(proc)
+            proc.stdin.close()
 
 
-def _devtools_url(proc: subprocess.Popen, timeout: float) -> str:
+def end_process_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM to the process group led by `proc` (started with start_new_session=True), then
+    SIGKILL to whatever of the group is left after `grace` seconds; reaps `proc`."""
     import time
 
-    deadline = time.time() + timeout
-    lines = []
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
             break
-        lines.append(line)
-        m = re.search(r"DevTools listening on (ws://\S+)", line)
-        if m:
-            return m.group(1)
-    raise RuntimeError("Chromium did not start: " + "".join(lines[-20:]))
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and group_alive(proc):
+            time.sleep(0.05)
+        if not group_alive(proc):
+            break
+    proc.wait()
+
+
+def group_alive(proc: subprocess.Popen) -> bool:
+    proc.poll()  # reap the leader, else it stays a zombie member of the group
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _devtools_url(proc: subprocess.Popen, profile: Path, log_path: Path, timeout: float) -> str:
+    """The browser's DevTools websocket, from the DevToolsActivePort file it writes in its profile
+    (port, then path) once it listens."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    port_file = profile / "DevToolsActivePort"
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            lines = port_file.read_text().split("\n")
+        except FileNotFoundError:
+            lines = []
+        if len(lines) >= 2 and lines[0].strip().isdigit() and lines[1].startswith("/"):
+            return f"ws://127.0.0.1:{lines[0].strip()}{lines[1].strip()}"
+        time.sleep(0.05)
+    tail = log_path.read_text(errors="replace").splitlines()[-20:]
+    raise RuntimeError("Chromium did not start: " + "\n".join(tail))
 
 
 async def _inspect(browser_ws: str, url: str) -> dict[str, Any]:
