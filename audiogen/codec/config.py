@@ -31,6 +31,17 @@ class CodecConfig:
     kmeans_iters: int = 10
     dead_code_threshold: float = 2.0  # EMA count below which a code is replaced by an encoder output
     epsilon: float = 1e-5
+    # Compatibility with audiocraft's EnCodec (the released AudioGen codec: causal False, its
+    # xp.cfg's pad_mode, vq_distance "full"); the defaults are this project's codec.
+    causal: bool = True            # False: centred padding + per-layer extra padding, no waveform pre-padding
+    pad_mode: str = "constant"     # constant (zeros) | reflect: what every conv pads with
+    vq_distance: str = "reduced"   # reduced: argmin ‖e‖² − 2x·e | full: argmax −(‖x‖² − 2x·e + ‖e‖²), audiocraft's exact float expression
+
+    def __post_init__(self) -> None:
+        if self.pad_mode not in ("constant", "reflect"):
+            raise ValueError(f"codec config: pad_mode must be constant or reflect, got {self.pad_mode!r}")
+        if self.vq_distance not in ("reduced", "full"):
+            raise ValueError(f"codec config: vq_distance must be reduced or full, got {self.vq_distance!r}")
 
     @property
     def hop_length(self) -> int:
@@ -39,6 +50,12 @@ class CodecConfig:
     @property
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop_length
+
+    @property
+    def looks_ahead(self) -> bool:
+        """True when a latent frame depends on later samples (non-causal): zero-padding a clip then
+        changes its last frames, so only clips of equal length may share a batch."""
+        return not self.causal
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

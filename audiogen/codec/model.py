@@ -8,9 +8,13 @@ API (what the tokenizer and the LM use):
     codec.frame_rate, .num_codebooks, .cardinality, .sample_rate, .hop_length, .num_frames(n)
     codec.save_pretrained(dir)
 
-Batching never changes codes: the encoder is causal and the quantiser per frame, so a clip
-right-padded with zeros (to a multiple of hop, or inside a longer batch) gives exactly the codes it
-gives alone for its first `num_frames(len)` frames; `encode_clips` does that padding and cropping.
+Batching never changes codes. A causal codec (this project's): the encoder is causal and the
+quantiser per frame, so a clip right-padded with zeros (to a multiple of hop, or inside a longer
+batch) gives exactly the codes it gives alone for its first `num_frames(len)` frames; `encode_clips`
+does that padding and cropping. A non-causal codec (`config.causal = False`, audiocraft's EnCodec as
+in the released AudioGen) looks ahead about 4 frames, so padding would change a clip's last frames:
+`encode` then takes the waveform at its own length (no pre-padding, as audiocraft) and
+`encode_clips` batches only clips of equal length.
 """
 from __future__ import annotations
 
@@ -65,8 +69,12 @@ class Codec(nn.Module):
 
     # --- training forward --------------------------------------------------------------------
     def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+        """The causal encoder wants a multiple of hop (zeros on the right do not change the clip's
+        frames); the non-causal one pads per layer itself and must see the clip's own length."""
         if wav.dim() != 3 or wav.shape[1] != self.config.channels:
             raise ValueError(f"expected wav [B, {self.config.channels}, T], got {tuple(wav.shape)}")
+        if self.config.looks_ahead:
+            return wav
         extra = (-wav.shape[-1]) % self.hop_length
         return F.pad(wav, (0, extra)) if extra else wav
 
@@ -82,7 +90,8 @@ class Codec(nn.Module):
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """`[B, 1, T]` float in [-1, 1] at `sample_rate` → codes `[B, K, ceil(T / hop)]` int64.
-        Right-pads with zeros to a multiple of hop. Call in eval mode for stable codebooks."""
+        Causal: right-pads with zeros to a multiple of hop; non-causal: as audiocraft (per-layer
+        padding). Call in eval mode for stable codebooks."""
         return self.quantizer.encode(self.encoder(self._pad(wav)))
 
     @torch.no_grad()
@@ -92,12 +101,24 @@ class Codec(nn.Module):
 
     @torch.no_grad()
     def encode_clips(self, clips: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """1-D clips `[T_i]` of any lengths, batched together (zero right-padding) → one
-        `[K, num_frames(T_i)]` int64 tensor per clip, equal to encoding each clip alone."""
+        """1-D clips `[T_i]` of any lengths → one `[K, num_frames(T_i)]` int64 tensor per clip,
+        equal to encoding each clip alone. Causal codec: one batch, zero right-padded to the longest
+        clip, each clip's codes cropped. Non-causal codec: one batch per distinct length (padding
+        would change the last frames), in order of first appearance."""
         if not clips:
             return []
-        longest = max(int(c.shape[-1]) for c in clips)
         device = next(self.parameters()).device
+        if self.config.looks_ahead:
+            groups: dict[int, list[int]] = {}
+            for i, c in enumerate(clips):
+                groups.setdefault(int(c.shape[-1]), []).append(i)
+            out: list[torch.Tensor] = [torch.empty(0)] * len(clips)
+            for idx in groups.values():
+                batch = torch.stack([clips[i].to(device=device, dtype=torch.float32) for i in idx])[:, None]
+                for i, codes in zip(idx, self.encode(batch)):
+                    out[i] = codes
+            return out
+        longest = max(int(c.shape[-1]) for c in clips)
         batch = torch.zeros(len(clips), 1, longest, device=device)
         for i, c in enumerate(clips):
             batch[i, 0, : c.shape[-1]] = c.to(device=device, dtype=batch.dtype)

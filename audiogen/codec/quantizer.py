@@ -60,9 +60,11 @@ def kmeans(x: torch.Tensor, k: int, iters: int) -> tuple[torch.Tensor, torch.Ten
 class EMACodebook(nn.Module):
     """One codebook of `size` vectors of `dim`. `forward(x [M, D]) → (quantized [M, D], codes [M])`."""
 
-    def __init__(self, size: int, dim: int, decay: float, kmeans_iters: int, threshold: float, eps: float):
+    def __init__(self, size: int, dim: int, decay: float, kmeans_iters: int, threshold: float, eps: float,
+                 distance: str = "reduced"):
         super().__init__()
         self.size, self.decay, self.kmeans_iters, self.threshold, self.eps = size, decay, kmeans_iters, threshold, eps
+        self.distance = distance
         self.register_buffer("inited", torch.zeros(1))
         self.register_buffer("cluster_size", torch.zeros(size))
         self.register_buffer("embed", torch.randn(size, dim) * 0.01)
@@ -79,6 +81,12 @@ class EMACodebook(nn.Module):
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """Nearest code per row of `x [M, D]` → `[M]` int64."""
+        if self.distance == "full":
+            # audiocraft's expression, term for term (core_vq.py EuclideanCodebook.quantize): the
+            # same value in exact arithmetic, but in fp32 a near-tie can round the other way.
+            embed = self.embed.t()
+            dist = -(x.pow(2).sum(1, keepdim=True) - 2 * x @ embed + embed.pow(2).sum(0, keepdim=True))
+            return dist.max(dim=-1).indices
         # ||x - e||² = ||x||² - 2 x·e + ||e||²; ||x||² does not change the argmin.
         dist = self.embed.pow(2).sum(1)[None, :] - 2 * x @ self.embed.t()
         return dist.argmin(dim=1)
@@ -123,7 +131,7 @@ class ResidualVQ(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(
             EMACodebook(cfg.codebook_size, cfg.dimension, cfg.ema_decay, cfg.kmeans_iters,
-                        cfg.dead_code_threshold, cfg.epsilon)
+                        cfg.dead_code_threshold, cfg.epsilon, cfg.vq_distance)
             for _ in range(cfg.num_codebooks))
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
