@@ -28,6 +28,7 @@ from typing import Any
 from pipeline.common import load_params, setup_logging
 from pipeline.filtering.dedupe import DEFAULT_PRIORITY, dedupe, with_origins
 from pipeline.filtering.leakage import apply_leakage
+from audiogen.io.atomic import OutputSet
 from pipeline.manifest import SPLITS, read_manifest, reject_ids, write_json, write_manifest, write_rejects
 from pipeline.filtering.ontology import HUBBUB_ID, SPEECH_ID, resolve_ontology
 from pipeline.filtering.speech import (CAPTION_PATTERNS, DECISION_MODES, VGGSOUND_SPEECH, VGGSOUND_VOICE_LIKE,
@@ -223,12 +224,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     rows = read_manifests(args.manifests, exclude=args.out)
     kept, rejects, judged = run_filter(rows, config, detector)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        write_manifest([r for r in kept if r["split"] == split], args.out / f"{split}.parquet")
-    write_rejects(rejects, args.out / "rejects.jsonl")
     stats = make_stats(rows, kept, rejects, config, ontology.path, judged)
-    write_json(stats, args.out / "stats.json")
+    with OutputSet() as outputs:  # the three splits, rejects and stats appear together, or none of them
+        for split in SPLITS:
+            write_manifest([r for r in kept if r["split"] == split], args.out / f"{split}.parquet", outputs)
+        write_rejects(rejects, args.out / "rejects.jsonl", outputs)
+        write_json(stats, args.out / "stats.json", outputs)
     print(summary_line(stats))
     return stats
 

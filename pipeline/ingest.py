@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
+from audiogen.io.atomic import OutputSet
 from pipeline.manifest import SPLITS, ManifestRow, Reject, reject_ids, write_json, write_manifest, write_rejects
 from pipeline.ingesting.probe import ProbeConfig, probe_local, probe_paths
 
@@ -216,10 +217,11 @@ def make_stats(corpus: str, listed: int, found: int, rows: list[dict[str, Any]],
 
 
 def write_outputs(result: IngestResult, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_manifest(result.rows, out / "manifest.parquet")
-    write_rejects(result.rejects, out / "rejects.jsonl")
-    write_json(result.stats, out / "stats.json")
+    """The manifest, rejects and stats, made visible together (a failed write leaves the previous three)."""
+    with OutputSet() as outputs:
+        write_manifest(result.rows, out / "manifest.parquet", outputs)
+        write_rejects(result.rejects, out / "rejects.jsonl", outputs)
+        write_json(result.stats, out / "stats.json", outputs)
 
 
 def format_hours(hours: float) -> str:

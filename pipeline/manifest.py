@@ -5,14 +5,17 @@ schema, no pandas index, no timestamps, so the same rows always give byte-identi
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from audiogen.io.atomic import OutputError, OutputSet, write_text
 
 SPLITS = ("train", "valid", "test")
 
@@ -121,14 +124,13 @@ def rows_to_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
     return pa.table(columns, schema=MANIFEST_SCHEMA)
 
 
-def write_manifest(rows: Iterable[dict[str, Any]], path: str | Path) -> pa.Table:
-    """Write rows as a deterministic Parquet file (sorted by key, fixed schema, no statistics drift)."""
+def write_manifest(rows: Iterable[dict[str, Any]], path: str | Path, outputs: OutputSet | None = None) -> pa.Table:
+    """Write rows as a deterministic Parquet file (sorted by key, fixed schema, no statistics drift),
+    atomically; with `outputs`, as one of a set of files made visible together."""
     table = rows_to_table(rows)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd", write_statistics=False, use_dictionary=False)
-    tmp.replace(path)
+    with _output(path, outputs) as tmp:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=False, use_dictionary=False)
     return table
 
 
@@ -142,20 +144,42 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def write_rejects(rejects: Iterable[Reject | dict[str, Any]], path: str | Path) -> int:
-    """Write rejects as JSON lines in a stable order; returns how many."""
+def write_rejects(rejects: Iterable[Reject | dict[str, Any]], path: str | Path,
+                  outputs: OutputSet | None = None) -> int:
+    """Write rejects as JSON lines in a stable order (atomically, or as part of `outputs`); returns how many."""
     records = [r.to_dict() if isinstance(r, Reject) else dict(r) for r in rejects]
     records.sort(key=lambda r: (r.get("corpus") or "", r.get("key") or "", r.get("source") or "", r["reason"]))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+    _write_text(Path(path), text, outputs)
     return len(records)
 
 
-def write_json(obj: Any, path: str | Path) -> None:
-    """Deterministic JSON (sorted keys, fixed indent) for stats and indexes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_json(obj: Any, path: str | Path, outputs: OutputSet | None = None) -> None:
+    """Deterministic JSON (sorted keys, fixed indent) for stats and indexes, written atomically (or as
+    part of `outputs`)."""
+    _write_text(Path(path), json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", outputs)
+
+
+def _write_text(path: Path, text: str, outputs: OutputSet | None) -> None:
+    if outputs is not None:
+        outputs.write_text(path, text)
+    else:
+        write_text(path, text)
+
+
+@contextlib.contextmanager
+def _output(path: Path, outputs: OutputSet | None) -> Iterator[Path]:
+    """A temporary path to write `path` through: part of `outputs`, or a set of its own."""
+    own = OutputSet() if outputs is None else None
+    target = outputs if outputs is not None else own
+    try:
+        yield target.tmp(path)
+    except OSError as err:
+        if own is not None:
+            own.abort()
+        if isinstance(err, OutputError):
+            raise
+        cause = (err.strerror or str(err)).replace(str(target.tmp(path)), str(path)).splitlines()[0]
+        raise OutputError(err.errno, f"cannot write {path}: {cause}") from err
+    if own is not None:
+        own.commit()
