@@ -1,0 +1,351 @@
+"""The trainers' checkpoints, with one commit point each: one writer and one reader shared by the
+codec, tagger and LM trainers (and the LM fine-tuning, which adds its adapter files).
+
+    OUT/state.pt            the committed unit: everything a resume reads (live weights, EMA,
+                            optimisers, loader positions, RNGs, step, params fingerprint) and the
+                            content and sha256 of every public file below
+    OUT/config.json         the public checkpoint (`Codec` / `AudioLM` / `Tagger.from_pretrained`),
+    OUT/model.safetensors   derived from state.pt
+    OUT/<more files>        e.g. `adapter_model.safetensors` + `adapter_config.json`
+
+`commit_checkpoint` writes every public file under a temporary name, then state.pt under a
+temporary name, then renames state.pt into place — the commit point: until that rename the previous
+checkpoint is whole, after it the new one is — and then renames the public files into place. A run
+killed between the commit and the last rename leaves public files of the previous step beside the new
+state.pt: `load_resume_state` finds their sha256 differ from the pinned ones and writes them again
+from state.pt. A resume reads state.pt alone, so it never mixes two steps.
+
+state.pt written before this format (weights in model.safetensors, renamed into place before
+state.pt, no pin) is read when it is provably whole and refused otherwise (`_legacy`).
+
+Test hooks (environment, unset in normal runs; tests/io/test_trainer_state.py and the trainers' kill
+tests use them):
+- `AUDIOGEN_TEST_KILL_AT=STEP:OP` stops the commit of step STEP just before its OP-th file operation
+  (0-based); `AUDIOGEN_TEST_KILL_MODE=exit` (default) ends the process with `os._exit(KILLED_EXIT)`,
+  `raise` raises `SimulatedKill` (in-process tests; nothing cleans up, as after a kill).
+- `AUDIOGEN_TEST_KILL_WORKER=RANK:STEP:MARKER` makes that rank SIGKILL itself when it reaches the
+  checkpoint of step STEP, once (MARKER is created first; a restarted worker finds it and carries on).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from audiogen.io.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CheckpointNotFoundError,
+                                    config_text, first_line, load_weights)
+
+log = logging.getLogger("audiogen.checkpoint")
+
+STATE_NAME = "state.pt"
+STATE_FORMAT = "audiogen-trainer-state/1"
+KILL_AT_ENV = "AUDIOGEN_TEST_KILL_AT"
+KILL_MODE_ENV = "AUDIOGEN_TEST_KILL_MODE"
+KILL_WORKER_ENV = "AUDIOGEN_TEST_KILL_WORKER"
+KILLED_EXIT = 86
+
+
+class SimulatedKill(BaseException):
+    """Raised by the kill hook in `raise` mode. A BaseException, so no `except Exception` of the
+    trainers catches it: the process state after it is that of a killed process."""
+
+
+@dataclass(frozen=True)
+class TensorFile:
+    """A public `.safetensors` file: name → tensor, and the header's string metadata."""
+
+    tensors: Mapping[str, Any]
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JsonFile:
+    """A public `.json` file (written as `config_text`: sorted keys, indent 2, newline)."""
+
+    data: Mapping[str, Any]
+
+
+PublicFile = TensorFile | JsonFile
+
+
+def model_files(state_dict: Mapping[str, Any], config: Mapping[str, Any], fmt: str) -> dict[str, PublicFile]:
+    """The public checkpoint `save_checkpoint` writes (`config.json` = `{"format": fmt, **config}`,
+    `model.safetensors`), as files for `commit_checkpoint`; byte-identical to `save_pretrained`'s."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    return {WEIGHTS_NAME: TensorFile(tensors, {"format": fmt}), CONFIG_NAME: JsonFile({"format": fmt, **config})}
+
+
+# --- test hooks -----------------------------------------------------------------------------------
+class _FileOps:
+    """Counts the file operations of one commit; the kill hook stops before the chosen one."""
+
+    def __init__(self, step: int):
+        self.step, self.n = int(step), 0
+        spec = os.environ.get(KILL_AT_ENV, "")
+        at_step, _, at_op = spec.partition(":")
+        self.kill_at = int(at_op) if spec and int(at_step) == self.step else None
+
+    def __call__(self) -> None:
+        if self.kill_at is not None and self.n == self.kill_at:
+            if os.environ.get(KILL_MODE_ENV, "exit") == "raise":
+                raise SimulatedKill(f"killed before file operation {self.n} of the commit of step {self.step}")
+            os._exit(KILLED_EXIT)
+        self.n += 1
+
+
+def worker_kill_point(rank: int, step: int) -> None:
+    """Test hook (`AUDIOGEN_TEST_KILL_WORKER`): a Ray Train worker lost mid-run, for real (SIGKILL)."""
+    spec = os.environ.get(KILL_WORKER_ENV)
+    if not spec:
+        return
+    at_rank, at_step, marker = spec.split(":", 2)
+    if int(at_rank) == rank and int(at_step) == step and not os.path.exists(marker):
+        Path(marker).write_text(f"rank {rank} killed at step {step}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --- writing --------------------------------------------------------------------------------------
+def _tmp(out: Path, name: str) -> Path:
+    return out / f".{name}.{os.getpid()}.tmp"
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_public(path: Path, content: PublicFile) -> None:
+    """Write one public file (at a temporary name) and make it durable."""
+    if isinstance(content, TensorFile):
+        from safetensors.torch import save_file
+
+        save_file(dict(content.tensors), str(path), metadata=dict(content.metadata) or None)
+    else:
+        path.write_text(config_text(content.data), encoding="utf-8")
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _remove_stale_tmps(out: Path, names) -> None:
+    """Temporary files of commits that a kill interrupted (any pid): never read, only removed."""
+    for name in list(names) + [STATE_NAME]:
+        for stale in out.glob(f".{name}.*.tmp"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
+
+def _pack(content: PublicFile) -> dict[str, Any]:
+    if isinstance(content, TensorFile):
+        return {"tensors": dict(content.tensors), "metadata": dict(content.metadata)}
+    return {"json": config_text(content.data)}
+
+
+def _unpack(packed: Mapping[str, Any]) -> PublicFile:
+    import json
+
+    if "tensors" in packed:
+        return TensorFile(packed["tensors"], packed.get("metadata") or {})
+    return JsonFile(json.loads(packed["json"]))
+
+
+def commit_checkpoint(out: str | os.PathLike, kind: str, state: Mapping[str, Any],
+                      files: Mapping[str, PublicFile]) -> None:
+    """Write one checkpoint of trainer `kind` ("codec", "tagger", "lm", ...) into `out`: `state`
+    (a dict of tensors / numbers / strings / lists / dicts that `torch.load(weights_only=True)`
+    reads; it must hold `step`) is what a resume reads, `files` the public files derived from it
+    (`model_files(...)`, plus any others). One commit point: the rename of state.pt (module doc)."""
+    import torch
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if "step" not in state:
+        raise ValueError("a trainer state needs its step")
+    op = _FileOps(int(state["step"]))
+    _remove_stale_tmps(out, files)
+    sha: dict[str, str] = {}
+    for name, content in files.items():
+        op()
+        _write_public(_tmp(out, name), content)
+        sha[name] = _sha256(_tmp(out, name))
+    full = {**state, "format": STATE_FORMAT, "kind": kind,
+            "files": {name: _pack(content) for name, content in files.items()}, "sha256": sha}
+    op()
+    tmp = _tmp(out, STATE_NAME)
+    torch.save(full, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    op()
+    os.replace(tmp, out / STATE_NAME)  # the commit point
+    _fsync_dir(out)
+    for name in files:
+        op()
+        os.replace(_tmp(out, name), out / name)
+    _fsync_dir(out)
+    op()  # a kill here: the whole checkpoint is in place
+
+
+def restore_public_files(out: str | os.PathLike, state: Mapping[str, Any]) -> list[str]:
+    """Write again, atomically, every public file whose sha256 differs from the one `state` pins
+    (a run killed after its commit, before its last rename). Returns the names rewritten."""
+    out = Path(out)
+    pins = state.get("sha256") or {}
+    _remove_stale_tmps(out, pins)
+    stale = [name for name, sha in pins.items() if not (out / name).is_file() or _sha256(out / name) != sha]
+    op = _FileOps(int(state.get("step", -1)))
+    for name in stale:
+        op()
+        _write_public(_tmp(out, name), _unpack(state["files"][name]))
+        if _sha256(_tmp(out, name)) != pins[name]:
+            raise CheckpointError(f"{out / STATE_NAME}: its copy of {name} does not match its own sha256: "
+                                  "the state is damaged; delete it to start over")
+        op()
+        os.replace(_tmp(out, name), out / name)
+    if stale:
+        _fsync_dir(out)
+    return stale
+
+
+# --- reading --------------------------------------------------------------------------------------
+def read_state(path: str | os.PathLike) -> dict[str, Any]:
+    """A trainer state file as a dict (`weights_only=True`); a missing, truncated, garbled or
+    wrong-typed file is a one-line `CheckpointError` naming it and the fix."""
+    import torch
+
+    path = Path(path)
+    fix = f"delete {path} to start over (or restore it from a backup)"
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"{path}: no trainer state here (train without --resume auto first)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by damage
+        raise CheckpointError(f"{path}: not a readable trainer state ({first_line(err)}); {fix}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a trainer state; {fix}")
+    if "step" not in state:
+        raise CheckpointError(f"{path}: a dict without a step, not a trainer state; {fix}")
+    return state
+
+
+def load_resume_state(out: str | os.PathLike, kind: str) -> dict[str, Any] | None:
+    """The committed state in `out` of trainer `kind`, with `state["model"]` the live weights; None
+    when `out` has no state.pt. Brings the public files back in line with it first. Refuses (one
+    line) a state of another kind, a damaged one, and an old-format one that may mix two steps."""
+    out = Path(out)
+    path = out / STATE_NAME
+    if not path.exists():
+        return None
+    state = read_state(path)
+    if "format" not in state:
+        return _legacy(out, state)
+    if state["format"] != STATE_FORMAT:
+        raise CheckpointError(f"{path}: format {state['format']!r}, expected {STATE_FORMAT!r} "
+                              "(written by another audiogen version); start over with another --out")
+    if state.get("kind") != kind:
+        raise CheckpointError(f"{path}: the state of a {state.get('kind')} trainer, not of the {kind} trainer; "
+                              "use another --out")
+    if "model" not in state or not isinstance(state.get("files"), dict) or not isinstance(state.get("sha256"), dict):
+        raise CheckpointError(f"{path}: a trainer state without its weights or files; delete it to start over")
+    rewritten = restore_public_files(out, state)
+    if rewritten:
+        log.info("%s: %s rewritten from the committed state of step %d (the run stopped while "
+                 "renaming them)", out, ", ".join(rewritten), int(state["step"]))
+    return state
+
+
+def _legacy(out: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """state.pt of the old writer: model.safetensors renamed into place first, state.pt second, no
+    pin. Whole when state.pt carries its own live weights (the LM with EMA) or when the weights are
+    not newer than state.pt (else a kill came between two renames: weights of a later step)."""
+    path, weights = out / STATE_NAME, out / WEIGHTS_NAME
+    if state.get("live_weights") is not None:
+        log.info("%s: older checkpoint format, whole (it carries its weights): resuming from step %d",
+                 path, int(state["step"]))
+        return {**state, "model": state["live_weights"]}
+    if not weights.is_file():
+        raise CheckpointError(f"{path}: older checkpoint format whose weights {weights} are missing; "
+                              "start over with --resume never or another --out")
+    if weights.stat().st_mtime_ns > path.stat().st_mtime_ns:
+        raise CheckpointError(f"{path}: older checkpoint format and {WEIGHTS_NAME} is newer than it (a run "
+                              "stopped between the two renames: weights and optimiser of different steps); "
+                              "refusing to mix them: start over with --resume never or another --out")
+    log.info("%s: older checkpoint format, whole (weights not newer than it): resuming from step %d",
+             path, int(state["step"]))
+    return {**state, "model": load_weights(out)}
+
+
+# --- Ray Train: a lost worker restarts the group from the committed state ---------------------------
+RAY_MARKER = "checkpoint.json"
+
+
+def report_ray_checkpoint(rank: int, step: int, run_id: str | None, result: Mapping[str, Any] | None = None) -> None:
+    """Collective on Ray Train workers, after a commit: tell Ray Train that this run has a checkpoint
+    (a tiny marker: the state itself is OUT/state.pt), so that a group restarted after a lost worker
+    finds it (`ray_restarted`) and resumes. `result`: the run's final metrics (`result.json` beside
+    the marker, for the driver; numbers also as Ray Train metrics)."""
+    import json
+    import tempfile
+
+    import ray.train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = None
+        if rank == 0:
+            (Path(tmp) / RAY_MARKER).write_text(json.dumps({"step": int(step), "run_id": run_id}))
+            if result is not None:
+                (Path(tmp) / "result.json").write_text(json.dumps(dict(result), default=str))
+            ckpt = ray.train.Checkpoint.from_directory(tmp)
+        metrics = {"step": int(step)} if result is None else {
+            k: v for k, v in result.items() if isinstance(v, (int, float))}
+        ray.train.report(metrics, checkpoint=ckpt)
+
+
+def ray_restarted(run_id: str | None) -> bool:
+    """On a Ray Train worker: whether this group is a restart of run `run_id` after a failure (Ray
+    Train hands it the checkpoint marker an earlier group of the same run reported)."""
+    import json
+
+    import ray.train
+
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None or not run_id:
+        return False
+    with ckpt.as_directory() as d:
+        marker = Path(d) / RAY_MARKER
+        return marker.is_file() and json.loads(marker.read_text()).get("run_id") == run_id
+
+
+def ray_run_config(name: str, storage: str | os.PathLike, max_failures: int) -> dict[str, Any]:
+    """`RunConfig` keywords shared by the trainers on Ray Train: a lost worker restarts the group
+    (up to `max_failures` times), which resumes from OUT/state.pt; only the newest marker is kept.
+    The test hooks' environment reaches the workers."""
+    from ray.train import CheckpointConfig, FailureConfig
+
+    kw: dict[str, Any] = {"name": name, "storage_path": str(Path(storage).resolve()),
+                          "failure_config": FailureConfig(max_failures=int(max_failures)),
+                          "checkpoint_config": CheckpointConfig(num_to_keep=1)}
+    hooks = {k: v for k, v in os.environ.items() if k in (KILL_AT_ENV, KILL_MODE_ENV, KILL_WORKER_ENV)}
+    if hooks:
+        kw["worker_runtime_env"] = {"env_vars": hooks}
+    return kw
