@@ -20,17 +20,19 @@ class TextContext:
     attn_mask: `[B, 1, 1, L]` bool, True = attend. A row whose text mask is all False (empty
         caption, CFG null condition) attends to all its keys instead, because SDPA returns NaN for
         a fully masked row; `gate` then zeroes that row's cross-attention output exactly.
-    gate: `[B, 1, 1]` float, 1.0 where the row has any real text token, else 0.0.
+        None in `text_attention="all"` mode (audiocraft): every position is attended.
+    gate: `[B, 1, 1]` float, 1.0 where the row has any real text token, else 0.0; None with no mask
+        (a null row's keys and values are then all zero, so its cross-attention output is 0 anyway).
     """
 
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
-    attn_mask: torch.Tensor
-    gate: torch.Tensor
+    attn_mask: torch.Tensor | None
+    gate: torch.Tensor | None
 
     @property
     def batch_size(self) -> int:
-        return int(self.attn_mask.shape[0])
+        return int(self.keys[0].shape[0])
 
 
 class KVCache:

@@ -10,6 +10,10 @@ from typing import Any
 from audiogen.io.configs import check_keys
 
 PATTERNS = ("delay", "parallel")
+# How cross-attention treats the text's padded positions: "masked" (this project's models: a
+# key-padding mask, and rows without text get exactly 0) or "all" (audiocraft's released models:
+# every position of the padded batch is attended, padded ones as zero vectors; AUDIOCRAFT.md §D.1 #9).
+TEXT_ATTENTION = ("masked", "all")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,13 @@ class LMConfig:
     positions) is id `cardinality`, so each codebook embedding has `cardinality + 1` rows while
     each output head gives `cardinality` logits (the special token is never predicted).
     `text_dim` is the width of the text encoder's states; the LM projects them to `dim` itself.
+
+    Compatibility options (off by default: the models trained here are bias-free and mask the text;
+    audiocraft's released AudioGen needs them on, AUDIOCRAFT.md §D.1):
+    `norm_bias`: every LayerNorm (the 3 per block and the final one) has a bias.
+    `text_proj_bias`: the text projection has a bias (the projected states are then multiplied by the
+    text mask, so padded and null positions stay exactly 0).
+    `text_attention`: "masked" or "all" (see TEXT_ATTENTION).
     """
 
     dim: int
@@ -33,6 +44,9 @@ class LMConfig:
     pattern: str = "delay"
     max_period: float = 10000.0
     norm_eps: float = 1e-5
+    norm_bias: bool = False
+    text_proj_bias: bool = False
+    text_attention: str = "masked"
 
     def __post_init__(self) -> None:
         for name in ("dim", "num_layers", "num_heads", "num_codebooks", "cardinality", "text_dim"):
@@ -47,6 +61,11 @@ class LMConfig:
             raise ValueError(f"LMConfig.pattern {self.pattern!r}; choose one of {list(PATTERNS)}")
         if self.ff_mult <= 0 or int(self.ff_mult * self.dim) < 1:
             raise ValueError(f"LMConfig.ff_mult must be > 0, got {self.ff_mult}")
+        if self.text_attention not in TEXT_ATTENTION:
+            raise ValueError(f"LMConfig.text_attention {self.text_attention!r}; choose one of {list(TEXT_ATTENTION)}")
+        for name in ("norm_bias", "text_proj_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"LMConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"LMConfig.dropout must be in [0, 1), got {self.dropout}")
 

@@ -11,7 +11,9 @@
 Input at step `s` is the pattern sequence at step `s - 1` (step 0: all special tokens); the K
 codebook embeddings are summed per step; K bias-free heads give the logits of the K tokens of step
 `s`. The text (`[B, L, text_dim]`, mask `[B, L]` True = real token) goes through a trained
-bias-free projection `text_proj` inside the LM; the encoder itself stays outside (frozen).
+projection `text_proj` inside the LM (bias-free unless `text_proj_bias`), then is multiplied by the
+mask (audiocraft's order: a bias never leaks into padded or null positions); the encoder itself
+stays outside (frozen).
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class AudioLM(nn.Module):
         self.pattern: DelayPattern = get_pattern(config.pattern, config.num_codebooks)
         self.emb = nn.ModuleList(nn.Embedding(config.cardinality + 1, config.dim)
                                  for _ in range(config.num_codebooks))
-        self.text_proj = nn.Linear(config.text_dim, config.dim, bias=False)
+        self.text_proj = nn.Linear(config.text_dim, config.dim, bias=config.text_proj_bias)
         self.transformer = Transformer(config)
         self.heads = nn.ModuleList(nn.Linear(config.dim, config.cardinality, bias=False)
                                    for _ in range(config.num_codebooks))
@@ -61,8 +63,10 @@ class AudioLM(nn.Module):
             raise ValueError(f"expected text states [B, L, {self.config.text_dim}], got {tuple(text.shape)}")
         if text_mask.shape != text.shape[:2]:
             raise ValueError(f"text mask {tuple(text_mask.shape)} does not match text {tuple(text.shape[:2])}")
+        text_mask = text_mask.to(torch.bool)
         states = self.text_proj(text.to(self.text_proj.weight.dtype))
-        return self.transformer.text_context(states, text_mask.to(torch.bool))
+        states = states * text_mask[..., None].to(states.dtype)  # after the bias (audiocraft's T5Conditioner)
+        return self.transformer.text_context(states, text_mask)
 
     def _run(self, inputs: torch.Tensor, text: TextContext, cache: KVCache | None) -> torch.Tensor:
         x = sum(emb(inputs[:, k]) for k, emb in enumerate(self.emb))  # [B, S, D]
@@ -110,7 +114,9 @@ class AudioLM(nn.Module):
         per_k = counted.sum(dim=(0, 2))  # [K]
         ce_per_codebook = ce.sum(dim=(0, 2)) / per_k.clamp(min=1)
         num_tokens = int(per_k.sum())
-        return ce.sum() / max(num_tokens, 1), ce_per_codebook.detach(), num_tokens
+        # The per-codebook means keep their graph: their mean is the codebook-averaged training loss
+        # (train.loss_average: codebook, audiocraft's); callers that only log them detach.
+        return ce.sum() / max(num_tokens, 1), ce_per_codebook, num_tokens
 
     @staticmethod
     def null_condition(text: torch.Tensor, text_mask: torch.Tensor,

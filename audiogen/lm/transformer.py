@@ -1,8 +1,10 @@
 """The decoder: pre-norm blocks of causal self-attention, cross-attention to the text, and a GELU
-feed-forward; no biases anywhere (LayerNorm included); sinusoidal positions added to the input.
+feed-forward; no biases in the linears; LayerNorms bias-free unless `LMConfig.norm_bias` (audiocraft's
+release has them); sinusoidal positions added to the input.
 
 Shapes: `x [B, S, D]`, text states `[B, L, D]` (already projected to the model width), text mask
-`[B, L]` bool (True = real token).
+`[B, L]` bool (True = real token). With `LMConfig.text_attention == "all"` the mask is not used by
+the attention: every one of the L positions is attended (audiocraft).
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ class SelfAttention(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention from the audio steps to the text, with the text padding mask."""
+    """Multi-head attention from the audio steps to the text, with the text padding mask (or, in
+    "all" mode, `attn_mask` and `gate` None: every text position)."""
 
     def __init__(self, dim: int, num_heads: int, dropout: float):
         super().__init__()
@@ -71,25 +74,25 @@ class CrossAttention(nn.Module):
         k, v = self.kv(states).view(b, n, 2, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
         return k, v
 
-    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor,
-                gate: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None,
+                gate: torch.Tensor | None) -> torch.Tensor:
         b, s, d = x.shape
         q = self.q(x).view(b, s, self.num_heads, d // self.num_heads).transpose(1, 2)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=attn_mask, dropout_p=p)
         y = self.out(y.transpose(1, 2).reshape(b, s, d))
-        return y * gate.to(y.dtype)  # exactly 0 for rows without any text (see TextContext)
+        return y if gate is None else y * gate.to(y.dtype)  # exactly 0 for rows without any text (see TextContext)
 
 
 class DecoderBlock(nn.Module):
     def __init__(self, cfg: LMConfig):
         super().__init__()
         d, h, p = cfg.dim, cfg.num_heads, cfg.dropout
-        self.norm_self = nn.LayerNorm(d, eps=cfg.norm_eps, bias=False)
+        self.norm_self = nn.LayerNorm(d, eps=cfg.norm_eps, bias=cfg.norm_bias)
         self.self_attn = SelfAttention(d, h, p)
-        self.norm_cross = nn.LayerNorm(d, eps=cfg.norm_eps, bias=False)
+        self.norm_cross = nn.LayerNorm(d, eps=cfg.norm_eps, bias=cfg.norm_bias)
         self.cross_attn = CrossAttention(d, h, p)
-        self.norm_ff = nn.LayerNorm(d, eps=cfg.norm_eps, bias=False)
+        self.norm_ff = nn.LayerNorm(d, eps=cfg.norm_eps, bias=cfg.norm_bias)
         self.ff_up = nn.Linear(d, cfg.ff_dim, bias=False)
         self.ff_down = nn.Linear(cfg.ff_dim, d, bias=False)
         self.drop = nn.Dropout(p)
@@ -108,17 +111,20 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.layers = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.num_layers))
-        self.norm_out = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps, bias=False)
+        self.norm_out = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps, bias=cfg.norm_bias)
 
     def text_context(self, states: torch.Tensor, mask: torch.Tensor) -> TextContext:
         """Projected text `[B, L, D]` + mask `[B, L]` → every layer's cross-attention keys/values.
-        `L == 0` is allowed (as if one padding token)."""
+        `L == 0` is allowed (as if one padding token). In "all" mode there is no mask and no gate:
+        padded positions (zero vectors, see `AudioLM.text_context`) take their share of the softmax."""
         if states.shape[1] == 0:
             states = states.new_zeros(states.shape[0], 1, states.shape[2])
             mask = torch.zeros(states.shape[0], 1, dtype=torch.bool, device=states.device)
+        kv = [layer.cross_attn.project_text(states) for layer in self.layers]
+        if self.cfg.text_attention == "all":
+            return TextContext(keys=[k for k, _ in kv], values=[v for _, v in kv], attn_mask=None, gate=None)
         has_text = mask.any(dim=-1)
         attn_mask = (mask | ~has_text[:, None])[:, None, None, :]
-        kv = [layer.cross_attn.project_text(states) for layer in self.layers]
         return TextContext(keys=[k for k, _ in kv], values=[v for _, v in kv], attn_mask=attn_mask,
                            gate=has_text.to(states.dtype)[:, None, None])
 
@@ -143,3 +149,5 @@ def init_weights(module: nn.Module, num_layers: int) -> None:
         if isinstance(m, (nn.Linear, nn.Embedding)):
             std = residual_std if name.endswith((".out", ".ff_down")) else 0.02
             nn.init.normal_(m.weight, mean=0.0, std=std)
+            if getattr(m, "bias", None) is not None:  # the optional text_proj bias starts at 0
+                nn.init.zeros_(m.bias)

@@ -58,13 +58,15 @@ class TextEncoderConfig:
 
     name: str = DEFAULT_TEXT_ENCODER  # hub name, local directory, or installed package shipping a model
     kind: str = "auto"  # auto (from config.model_type) | t5 (T5EncoderModel) | auto_model (AutoModel)
-    max_length: int = 64  # tokens per caption; longer ones are truncated
+    # Tokens per caption; longer ones are truncated. None: no truncation (audiocraft's T5Conditioner
+    # never truncates, so a converted audiocraft LM records None; T5's relative positions allow any length).
+    max_length: int | None = 64
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"text encoder kind must be one of {KINDS}, got {self.kind!r}")
-        if int(self.max_length) < 1:
-            raise ValueError(f"text encoder max_length must be >= 1, got {self.max_length}")
+        if self.max_length is not None and int(self.max_length) < 1:
+            raise ValueError(f"text encoder max_length must be >= 1 (or None: no truncation), got {self.max_length}")
         if not str(self.name).strip():
             raise ValueError("text encoder name is empty")
 
@@ -75,7 +77,7 @@ class TextEncoderConfig:
     def from_dict(cls, d: dict[str, Any] | None) -> "TextEncoderConfig":
         d = {k: v for k, v in dict(d or {}).items() if k not in _DESCRIPTIVE_KEYS}
         check_keys(cls, d, "text encoder options")
-        if "max_length" in d:
+        if d.get("max_length") is not None:
             d["max_length"] = int(d["max_length"])
         return cls(**d)
 
@@ -258,7 +260,7 @@ class FrozenTextEncoder(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Captions → (states `[B, L, H]` float32, mask `[B, L]` bool, True = real token).
 
-        L is the longest tokenised caption (at most `max_length`); states at padded positions are zero.
+        L is the longest tokenised caption (at most `max_length`, unless None); states at padded positions are zero.
         Empty or whitespace-only captions (and None) give an all-False mask row and zero states.
         Outputs are on `device` (default: the encoder's)."""
         if isinstance(texts, str):
@@ -272,8 +274,9 @@ class FrozenTextEncoder(nn.Module):
         if not texts:
             return (torch.zeros(0, 0, self.hidden_size, device=device),
                     torch.zeros(0, 0, dtype=torch.bool, device=device))
-        enc = self.tokenizer(texts, padding="longest", truncation=True,
-                             max_length=self.config.max_length, return_tensors="pt")
+        limit = self.config.max_length
+        enc = self.tokenizer(texts, padding="longest", return_tensors="pt",
+                             **({"truncation": True, "max_length": limit} if limit is not None else {"truncation": False}))
         ids, tok_mask = enc["input_ids"], enc["attention_mask"].bool()
         real = [bool(t.strip()) for t in texts]
         mask = tok_mask & torch.tensor(real).unsqueeze(1)

@@ -96,6 +96,18 @@ def test_truncation_at_max_length(t5_dir):
     assert states.shape[1] == 8 and mask[0].all() and int(mask[1].sum()) == 4
 
 
+def test_no_truncation_when_max_length_is_none(t5_dir):
+    """audiocraft's T5Conditioner never truncates: max_length None keeps every token (here > 64)."""
+    long = " ".join(["thunder"] * 30)  # ByT5: one token per byte, 210 tokens
+    enc = FrozenTextEncoder(TextEncoderConfig(name=str(t5_dir), kind="t5", max_length=None))
+    states, mask = enc([long, "dog"])
+    n = len(enc.tokenizer(long)["input_ids"])
+    assert n > 64 and states.shape[1] == n and int(mask[0].sum()) == n and int(mask[1].sum()) == 4
+    assert TextEncoderConfig.from_dict(enc.describe()) == enc.config and enc.describe()["max_length"] is None
+    truncated, _ = FrozenTextEncoder(TextEncoderConfig(name=str(t5_dir)))([long])
+    assert truncated.shape[1] == 64  # the default is unchanged
+
+
 def test_frozen_and_not_part_of_the_parent_state(t5):
     params = list(t5.model.parameters())
     assert params and not any(p.requires_grad for p in params)
