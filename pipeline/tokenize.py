@@ -7,7 +7,9 @@
 
 The job: a CPU stage decodes every audio shard into float32 clips (pipeline.tokenizing.stages.
 decode_shard), then a pool of `tokenize.concurrency` actors, each holding the codec once
-(`num_gpus_per_actor` GPUs each), encodes batches of `batch_size` clips of different lengths; the
+(`num_gpus_per_actor` GPUs each; `auto`: one GPU each when the cluster has GPUs), encodes batches of
+`batch_size` clips (`Codec.encode_clips`: a clip's codes are those it gets alone, for a causal codec
+and for a converted audiocraft one that looks ahead); the
 driver gathers each shard's codes and writes the token shard (same name and keys as the audio
 shard; `<key>.codes.npy` int16 `[K, T]` + `<key>.json`) with audiogen.io.shards' deterministic writer.
 
@@ -114,16 +116,18 @@ def run_job(jobs: list[ShardJob], cfg: TokenizeConfig, codec: CodecInfo, out: Pa
     decode_args: dict[str, Any] = {"num_cpus": cfg.decode_num_cpus}
     if not cfg.shared_fs:  # the shards are on this node's disk: decode here (Ray's own local:// reads do this)
         decode_args["label_selector"] = {"ray.io/node-id": ray.get_runtime_context().get_node_id()}
+    num_gpus = cfg.gpus_per_actor(ray.cluster_resources().get("GPU", 0))
+    log.info("tokenize: %d encoder actor(s), %g GPU and %g CPU each", cfg.concurrency, num_gpus, cfg.num_cpus_per_actor)
     items = [{"path": j.path, "name": j.name} for j in jobs]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     ds = ds.flat_map(decode_shard, fn_kwargs={"sample_rate": codec.sample_rate}, **decode_args)
     ds = ds.map_batches(
         CodecEncoder,
-        fn_constructor_kwargs={"checkpoint": ray.put(_checkpoint_blobs(codec.path)), "device": cfg.actor_device(),
+        fn_constructor_kwargs={"checkpoint": ray.put(_checkpoint_blobs(codec.path)), "device": cfg.actor_device(num_gpus),
                                "threads": cfg.torch_threads, "local_dir": str(Path(codec.path).resolve()),
                                "sha256": codec.sha256},
         batch_size=cfg.batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),
-        num_gpus=cfg.num_gpus_per_actor, num_cpus=cfg.num_cpus_per_actor,
+        num_gpus=num_gpus, num_cpus=cfg.num_cpus_per_actor,
     )
 
     by_name = {j.name: j for j in jobs}
@@ -200,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="data/shards/tokens", help="output dir for token shards, shards.json, stats")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="clips per encoder call")
     p.add_argument("--concurrency", type=int, default=d.concurrency, help="encoder actors")
-    p.add_argument("--num-gpus-per-actor", type=float, default=d.num_gpus_per_actor)
+    p.add_argument("--num-gpus-per-actor", default=d.num_gpus_per_actor,
+                   help="GPUs per encoder actor, or auto (one each when the Ray cluster has GPUs)")
     p.add_argument("--num-cpus-per-actor", type=float, default=d.num_cpus_per_actor)
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--shared-fs", action=argparse.BooleanOptionalAction, default=d.shared_fs,

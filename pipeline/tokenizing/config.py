@@ -19,7 +19,9 @@ class TokenizeConfig:
 
     batch_size: int = 16               # clips per encoder call (padded to the longest clip of the batch)
     concurrency: int = 1               # encoder actors, each holding one copy of the codec
-    num_gpus_per_actor: float = 0.0    # 1 on a GPU cluster (fractions share a GPU between actors)
+    # GPUs Ray reserves per encoder actor: a number (fractions share a GPU between actors), or
+    # "auto": one each when the Ray cluster has GPUs (shared when concurrency > GPUs), else none.
+    num_gpus_per_actor: float | str = "auto"
     num_cpus_per_actor: float = 1.0    # CPUs Ray reserves per encoder actor
     decode_num_cpus: float = 1.0       # CPUs per decode task (FLAC → float32)
     device: str = "auto"               # auto (cuda when the actor has a GPU) | cpu | cuda | cuda:N
@@ -40,7 +42,16 @@ class TokenizeConfig:
     def validate(self) -> None:
         if self.batch_size < 1 or self.concurrency < 1:
             raise ValueError(f"tokenize: batch_size ({self.batch_size}) and concurrency ({self.concurrency}) must be ≥ 1")
-        if self.num_gpus_per_actor < 0 or self.num_cpus_per_actor < 0 or self.decode_num_cpus < 0:
+        if isinstance(self.num_gpus_per_actor, str):
+            if self.num_gpus_per_actor != "auto":
+                try:
+                    self.num_gpus_per_actor = float(self.num_gpus_per_actor)
+                except ValueError:
+                    raise ValueError(f"tokenize.num_gpus_per_actor must be a number or auto, "
+                                     f"got {self.num_gpus_per_actor!r}") from None
+        if isinstance(self.num_gpus_per_actor, bool) or (
+                not isinstance(self.num_gpus_per_actor, str) and self.num_gpus_per_actor < 0) \
+                or self.num_cpus_per_actor < 0 or self.decode_num_cpus < 0:
             raise ValueError("tokenize: num_gpus_per_actor, num_cpus_per_actor and decode_num_cpus must be ≥ 0")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise ValueError(f"tokenize.device must be auto, cpu or cuda[:N], got {self.device!r}")
@@ -48,10 +59,21 @@ class TokenizeConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def actor_device(self) -> str:
+    def gpus_per_actor(self, cluster_gpus: float) -> float:
+        """The `num_gpus` of each encoder actor on a Ray cluster with `cluster_gpus` GPUs in all:
+        the number given, or for "auto" one GPU per actor (an equal share when there are more
+        actors than GPUs), none on a cluster without GPUs."""
+        if self.num_gpus_per_actor != "auto":
+            return float(self.num_gpus_per_actor)
+        if cluster_gpus <= 0:
+            return 0.0
+        return min(1.0, float(cluster_gpus) / self.concurrency)
+
+    def actor_device(self, num_gpus: float | None = None) -> str:
         """The device string actors get: `auto` means cuda only where Ray gave the actor a GPU."""
+        gpus = self.num_gpus_per_actor if num_gpus is None else num_gpus
         if self.device == "auto":
-            return "auto" if self.num_gpus_per_actor > 0 else "cpu"
+            return "auto" if gpus != "auto" and float(gpus) > 0 else "cpu"
         return self.device
 
 

@@ -96,9 +96,10 @@ def _has_checkpoint(directory: str, sha256: str) -> bool:
 class CodecEncoder:
     """Ray Data actor: the codec is loaded once per actor; each call encodes one batch of clips.
 
-    Clips of different lengths are right-padded to the longest in the batch and each clip's codes
-    are cropped to its own `ceil(num_samples / hop)` frames (`Codec.encode_clips`), which gives the
-    codes that encoding the clip alone gives."""
+    `Codec.encode_clips` gives every clip the codes that encoding it alone gives: a causal codec
+    right-pads the batch to its longest clip and crops each clip's codes to its own
+    `ceil(num_samples / hop)` frames; a codec that looks ahead (a converted audiocraft EnCodec)
+    encodes each group of equal-length clips together, never a padded clip."""
 
     def __init__(self, checkpoint: Any, device: str = "auto", threads: int | None = None,
                  local_dir: str | None = None, sha256: str | None = None):
