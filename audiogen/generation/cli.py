@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from audiogen.generation.files import normalize_loudness, read_captions, read_prompt, slug, write_wav
-from audiogen.generation.pipeline import AudioGen, GenerationError
+from audiogen.generation.pipeline import MAX_DURATION_S, AudioGen, GenerationError
+from audiogen.io.arguments import float_in, nonnegative_float, nonnegative_int, positive_float, positive_int, probability, seed
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
@@ -25,23 +26,27 @@ def main(argv: list[str] | None = None) -> list[Path]:
     ap.add_argument("--out-dir", default="generated", help="folder for --captions outputs")
     ap.add_argument("--lm", default="models/lm", help="LM checkpoint directory")
     ap.add_argument("--codec", default=None, help="codec directory (default: the one the LM records)")
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds (default %(default)s)")
-    ap.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance γ (1 = none)")
-    ap.add_argument("--top-k", type=int, default=250)
-    ap.add_argument("--top-p", type=float, default=0.0)
-    ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--duration", type=float_in(0, MAX_DURATION_S, lo_open=True), default=5.0,
+                    help=f"seconds, in (0, {MAX_DURATION_S:g}] (default %(default)s)")
+    ap.add_argument("--cfg", type=nonnegative_float, default=3.0, help="classifier-free guidance γ >= 0 (1 = none)")
+    ap.add_argument("--top-k", type=nonnegative_int, default=250, help="sample among the k likeliest tokens (0: all)")
+    ap.add_argument("--top-p", type=probability, default=0.0, help="nucleus sampling, in [0, 1] (0: off; wins over top-k)")
+    ap.add_argument("--temperature", type=nonnegative_float, default=1.0, help=">= 0 (0: greedy)")
+    ap.add_argument("--seed", type=seed, default=0, help=f"in [0, {seed.hi}]")
     ap.add_argument("--prompt", help="audio file to continue (any sample rate)")
-    ap.add_argument("--stride", type=float, default=None,
+    ap.add_argument("--stride", type=positive_float, default=None,
                     help="new seconds per sliding window past the segment (default 2, at most half the segment)")
-    ap.add_argument("--batch-size", type=int, default=8, help="captions per batch with --captions")
-    ap.add_argument("--loudness", type=float, default=None, help="normalise each output to this RMS dBFS, e.g. -16")
+    ap.add_argument("--batch-size", type=positive_int, default=8, help="captions per batch with --captions")
+    ap.add_argument("--loudness", type=float_in(-100, 0), default=None,
+                    help="normalise each output to this RMS dBFS, in [-100, 0], e.g. -16")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from audiogen.io.checkpoint import CheckpointError
+
     try:
         return _run(args)
-    except (GenerationError, FileNotFoundError) as err:
+    except (GenerationError, CheckpointError, FileNotFoundError) as err:  # bad inputs: one line, no traceback
         raise SystemExit(f"audiogen.generate: {err}") from None
 
 

@@ -91,10 +91,7 @@ def test_cli_prompt_and_captions_file(lm_dir, tmp_path, capsys):
     assert abs(20 * np.log10(np.sqrt(np.mean(x ** 2))) + 20) < 0.5 or np.max(np.abs(x)) > 0.98
 
 
-@pytest.mark.parametrize("args, message", [
-    (["x", "--duration", "0"], "must be > 0"),
-    (["x", "--duration", "-1"], "must be > 0"),
-    (["x", "--duration", "100000"], "beyond"),
+@pytest.mark.parametrize("args, message", [  # out-of-range numbers: argparse errors, tests/generation/test_cli_inputs.py
     (["x", "--duration", "3", "--stride", "5"], "--stride"),
 ])
 def test_bad_durations_are_clear_errors(lm_dir, tmp_path, args, message):
@@ -107,7 +104,7 @@ def test_bad_inputs_are_clear_errors(lm_dir, tmp_path):
         generate_main(["x", "--lm", str(tmp_path)])
     bad = tmp_path / "not_audio.wav"
     bad.write_text("hello")
-    with pytest.raises(SystemExit, match="not an audio file"):
+    with pytest.raises(SystemExit, match="not audio soundfile can read"):
         generate_main(["x", "--lm", str(lm_dir), "--prompt", str(bad)])
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n")
