@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# The evaluation judge (aisfx: a pretrained sound-effects CNN, its checkpoint inside the wheel). Its
+	# pins (numpy 1.23, librosa 0.9.2) would break this project: install it alone, no dependencies.
+	$(BIN)/python -m pip install -q --no-deps 'aisfx==0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -11,6 +11,9 @@ resampled to the backend's own rate inside):
 
 Specs (`load_backend(spec, role)`):
     tagger | tagger:PATH          the in-domain tagger (default PATH models/tagger): fad, kl, clap
+    aisfx | aisfx:HEAD            the aiSFX sound-effects judge from the installed `aisfx` package
+                                  (`pip install --no-deps aisfx`): fad (512-d clip embeddings), kl and
+                                  top-class agreement on a UCS head (default soundlyTrain; backends/aisfx.py)
     vggish:PATH                   VGGish from torchvggish weights (file or directory): fad
     ast:NAME_OR_PATH              an ASTForAudioClassification checkpoint: kl, fad
     clap:NAME_OR_PATH             a ClapModel checkpoint: clap, fad
@@ -91,6 +94,13 @@ def load_backend(spec: str, role: str, **options: Any) -> Any:
         try:
             backend: Any = TaggerBackend(Tagger.from_pretrained(path), name=f"tagger:{path}")
         except (FileNotFoundError, ValueError) as err:
+            raise BackendUnavailable(str(err)) from None
+    elif kind == "aisfx":
+        from audiogen.evaluation.backends.aisfx import DEFAULT_HEAD, AisfxBackend, AisfxUnavailable
+
+        try:
+            backend = AisfxBackend.load(rest or DEFAULT_HEAD, name=spec)
+        except (AisfxUnavailable, OSError) as err:
             raise BackendUnavailable(str(err)) from None
     elif kind == "vggish":
         from audiogen.evaluation.backends.vggish import VGGishBackend, load_vggish
