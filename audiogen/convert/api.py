@@ -55,10 +55,14 @@ def download(repo_id: str) -> tuple[Path, Path]:
         try:
             paths.append(Path(hf_hub_download(repo_id, name)))
         except Exception as err:  # offline, not cached, no such repo, no network, gated repo...
-            reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+            if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+                reason = "offline (HF_HUB_OFFLINE=1) and not in the local Hugging Face cache"
+            else:
+                text = str(err).strip()
+                reason = f"{type(err).__name__}: {text.splitlines()[0][:120] if text else ''}"
             raise ConversionError(
-                f"{repo_id}: could not get {name} through huggingface_hub ({type(err).__name__}: {reason}). "
-                f"On a connected machine run `huggingface-cli download {repo_id} {' '.join(HF_FILES)} "
+                f"{repo_id}: could not get {name} through huggingface_hub ({reason}). "
+                f"On a connected machine run `hf download {repo_id} {' '.join(HF_FILES)} "
                 f"--local-dir DIR`, copy DIR here, and run `python -m audiogen.convert from-audiocraft --from DIR "
                 f"--out OUT` (the weights of facebook/audiogen-medium are CC-BY-NC 4.0)") from None
     return paths[0], paths[1]
