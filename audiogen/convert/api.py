@@ -123,8 +123,11 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
     if mismatch:
         raise ConversionError(f"{codec_pkg.path}: this codec does not match the LM {lm_pkg.path} "
                               f"({', '.join(mismatch)}; LM vs codec)")
-    model = AudioLM(config)
-    model.load_state_dict(project_state(lm_pkg.best_state, config, lm_pkg.path))
+    import torch
+
+    with torch.device("meta"):  # the mapped tensors become the parameters: no second copy of 7 GB
+        model = AudioLM(config)
+    model.load_state_dict(project_state(lm_pkg.best_state, config, lm_pkg.path), assign=True)
 
     t5_name = info["t5_name"]
     encoder = {"name": text_encoder or t5_name, "kind": "t5", "max_length": None, "hidden_size": config.text_dim}

@@ -171,14 +171,29 @@ def project_state(best_state: Mapping[str, Any], config, name: Any) -> dict[str,
         if tuple(fused.shape) != (3 * d, d):
             raise ConversionError(f"{name}: transformer.layers.{i}.cross_attention.in_proj_weight has shape "
                                   f"{list(fused.shape)}, expected {[3 * d, d]}")
-        out[f"transformer.layers.{i}.cross_attn.q.weight"] = fused[:d].float().clone()
-        out[f"transformer.layers.{i}.cross_attn.kv.weight"] = fused[d:].float().clone()
+        out[f"transformer.layers.{i}.cross_attn.q.weight"] = _fp32(fused[:d])
+        out[f"transformer.layers.{i}.cross_attn.kv.weight"] = _fp32(fused[d:])
+    from audiogen.lm.model import AudioLM
+
+    with torch.device("meta"):
+        shapes = {k: list(v.shape) for k, v in AudioLM(config).state_dict().items()}
     for src, dst in pairs:
         t = best_state[src]
         if not torch.is_floating_point(t):
             raise ConversionError(f"{name}: {src} is {t.dtype}, expected a floating-point tensor")
-        out[dst] = t.float().clone()
+        if list(t.shape) != shapes[dst]:
+            raise ConversionError(f"{name}: {src} has shape {list(t.shape)}, the LM its xp.cfg describes "
+                                  f"wants {shapes[dst]}")
+        out[dst] = _fp32(t)
+    assert set(out) == set(shapes)
     return out
+
+
+def _fp32(t):
+    """A float32 copy that shares no memory with the package (fp16 → fp32 copies anyway)."""
+    import torch
+
+    return t.float() if t.dtype != torch.float32 else t.clone()
 
 
 def audiocraft_state(state: Mapping[str, Any], config, dtype=None) -> dict[str, Any]:

@@ -198,8 +198,9 @@ class AudioLM(nn.Module):
         from audiogen.io.checkpoint import load_weights
 
         meta = read_config(directory)
-        model = cls(LMConfig.from_dict(meta["lm"]))
-        model.load_state_dict(load_weights(directory))
+        with torch.device("meta"):  # no random init of weights that are replaced right away (1.8B at the released size)
+            model = cls(LMConfig.from_dict(meta["lm"]))
+        model.load_state_dict(load_weights(directory), assign=True)
         model.checkpoint_config = meta
         return model.to(device).eval()
 

@@ -83,6 +83,9 @@ def test_weights_that_do_not_match_their_config(tmp_path):
     lm = repackage(LM_PACKAGE, tmp_path / "pkg" / "state_dict.bin", drop="transformer.layers.1.norm2.bias")
     msg = convert_error(tmp_path, lm=lm)
     assert f"{lm}: best_state does not match its xp.cfg's LM (missing ['transformer.layers.1.norm2.bias'])" in msg
+    lm = repackage(LM_PACKAGE, tmp_path / "pkg2" / "state_dict.bin", {"transformer_lm.hidden_scale": 2})
+    msg = convert_error(tmp_path, lm=lm)
+    assert f"{lm}: transformer.layers.0.linear1.weight has shape [256, 64], the LM its xp.cfg describes wants [128, 64]" in msg
 
 
 def test_codec_packages_the_project_cannot_use(tmp_path):
