@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -66,3 +66,15 @@ def check_reject_fraction(stage: str, rejected: int, total: int, max_fraction: f
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+def run_stage(main: Callable[[], Any], stage: str) -> None:
+    """A stage's `__main__`: a write that fails (disk full, a file where an output folder should be,
+    a read-only folder) ends the stage with one line naming the file, not a traceback. Outputs are
+    written whole or not at all (audiogen.io.atomic), so the previous ones are still there."""
+    from audiogen.io.atomic import OutputError
+
+    try:
+        main()
+    except OutputError as err:
+        raise SystemExit(f"{stage}: {err} (earlier outputs are left as they were)") from None

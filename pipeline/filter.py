@@ -235,4 +235,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from pipeline.common import run_stage
+
+    run_stage(main, "filter")

@@ -289,4 +289,6 @@ def main(argv: list[str] | None = None) -> IngestResult | None:
 
 
 if __name__ == "__main__":
-    main()
+    from pipeline.common import run_stage
+
+    run_stage(main, "ingest")

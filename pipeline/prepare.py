@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.preparing import speech as prepare_speech
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
-from audiogen.io.atomic import OutputSet
+from audiogen.io.atomic import OutputSet, make_dirs
 from pipeline.manifest import SPLITS, read_manifest, write_json, write_rejects
 from pipeline.preparing.plan import STAGE, PrepareConfig, code_version, make_plan
 from pipeline.preparing.shard import build_shard
@@ -129,7 +129,7 @@ def prepare(manifests: str | Path, out: str | Path, cfg: PrepareConfig, force: b
     rows = load_rows(manifests)
     code = code_version(speech=cfg.speech_audio != "off")
     plans, plan_rejects = make_plan(rows, cfg, code)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)  # a file standing there: one line naming it (OutputError)
     clean_stale(out, {p["name"] for p in plans})
     todo = plans if force else [p for p in plans if not is_complete(out, p)]
     log.info("prepare: %d rows → %d planned shards, %d to build, %d complete", len(rows), len(plans),
@@ -203,4 +203,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pipeline.common import run_stage
+
+    run_stage(main, "prepare")

@@ -155,7 +155,7 @@ def run_job(jobs: list[ShardJob], cfg: TokenizeConfig, codec: CodecInfo, out: Pa
 def tokenize(codec_dir: str | Path, shards: str | Path, out: str | Path, cfg: TokenizeConfig,
              force: bool = False) -> dict[str, Any]:
     """Run the stage; returns stats. Exits non-zero when rejects pass `max_reject_fraction`."""
-    from audiogen.io.atomic import OutputSet
+    from audiogen.io.atomic import OutputSet, make_dirs
     from pipeline.manifest import write_json, write_rejects
 
     start = time.time()
@@ -164,7 +164,7 @@ def tokenize(codec_dir: str | Path, shards: str | Path, out: str | Path, cfg: To
         raise SystemExit(f"tokenize: --out {out} is the audio shard directory; token shards share their names")
     codec = CodecInfo.load(codec_dir)
     jobs = plan_shards(shards)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)  # a file standing there: one line naming it (OutputError)
     clean_stale(out, {j.name for j in jobs})
     todo = jobs if force else [j for j in jobs if not is_complete(out, j, codec.sha256)]
     log.info("tokenize: %d audio shards, %d to encode, %d complete; codec %s (%g Hz, K=%d)", len(jobs), len(todo),
@@ -221,4 +221,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pipeline.common import run_stage
+
+    run_stage(main, "tokenize")

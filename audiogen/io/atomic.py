@@ -8,7 +8,8 @@ the previous file as it was.
 
 `OutputSet` does the same for several files that belong together (a manifest, its rejects and its
 stats): all are written to temporaries first, and only when every one is complete are they renamed
-into place, so a failed write leaves every previous output untouched.
+into place, so a failed write leaves every previous output untouched. Writing a file removes the
+temporaries of that same file that killed runs left behind.
 
     write_bytes(path, data)        write_text(path, text)        with atomic_file(path, "w") as f: ...
     with OutputSet() as outs: outs.write_text(path, ...); pq.write_table(t, outs.tmp(path)) ...
@@ -17,6 +18,7 @@ into place, so a failed write leaves every previous output untouched.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from pathlib import Path
 from typing import IO, Iterator
@@ -26,6 +28,9 @@ TMP_SUFFIX = ".tmp"
 
 class OutputError(OSError):
     """Writing an output failed; str() is one line naming the path and the cause."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def describe(err: OSError, action: str = "write") -> str:
@@ -42,6 +47,16 @@ def tmp_path(path: str | os.PathLike) -> Path:
     killed run never shares it with a new one)."""
     path = Path(path)
     return path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def _clear_stale(path: Path) -> None:
+    """Remove temporaries of `path` that killed runs left (other pids); the writer of a file is one
+    process at a time (one stage run, one shard task)."""
+    mine = tmp_path(path).name
+    for p in path.parent.glob(glob.escape(path.name) + ".*" + TMP_SUFFIX):
+        middle = p.name[len(path.name) + 1: -len(TMP_SUFFIX)]
+        if middle.isdigit() and p.name != mine:
+            p.unlink(missing_ok=True)
 
 
 def make_dirs(path: str | os.PathLike) -> Path:
@@ -91,6 +106,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
     `path`, on an exception removed (and an OSError becomes an OutputError naming `path`)."""
     path = Path(path)
     make_dirs(path.parent)
+    _clear_stale(path)
     tmp = tmp_path(path)
     try:
         with open(tmp, mode, encoding=encoding, newline=newline) as f:
@@ -130,6 +146,7 @@ class OutputSet:
         path = Path(path)
         if path not in self._pending:
             make_dirs(path.parent)
+            _clear_stale(path)
             self._pending[path] = tmp_path(path)
         return self._pending[path]
 

@@ -193,7 +193,8 @@ def commit_checkpoint(out: str | os.PathLike, kind: str, state: Mapping[str, Any
             "files": {name: _pack(content) for name, content in files.items()}, "sha256": sha}
     op()
     tmp = _tmp(out, STATE_NAME)
-    torch.save(full, tmp)
+    with open(tmp, "wb") as f:  # a file object: given a path, torch names the archive inside after the
+        torch.save(full, f)         # path's stem, and state.pt's bytes would depend on the writer's pid
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     op()

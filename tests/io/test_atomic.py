@@ -98,3 +98,12 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
     (tmp_path / "a.json").write_text("whole")
     assert remove_stale_tmps(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "keep.tmp"]
+
+
+def test_writing_a_file_removes_the_temporaries_killed_runs_left_of_it(tmp_path):
+    (tmp_path / "stats.json.999999.tmp").write_text("half of a killed run's")
+    (tmp_path / "other.json.999999.tmp").write_text("someone else's")
+    write_text(tmp_path / "stats.json", "{}")
+    with OutputSet() as outputs:
+        outputs.write_text(tmp_path / "other.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.json", "stats.json"]
