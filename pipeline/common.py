@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 log = logging.getLogger("audiogen")
 
 PARAMS_FILE = Path(os.environ.get("AUDIOGEN_PARAMS", "params.yaml"))
@@ -17,12 +15,13 @@ PARAMS_FILE = Path(os.environ.get("AUDIOGEN_PARAMS", "params.yaml"))
 def load_params(section: str | None = None, path: str | Path | None = None) -> dict[str, Any]:
     """One section of params.yaml (or all of it). A missing file gives {} so CLIs run anywhere
     with their built-in defaults."""
+    from audiogen.io.params import read_params, section_of
+
     path = Path(path) if path is not None else PARAMS_FILE
     if not path.exists():
         return {}
-    with open(path, encoding="utf-8") as f:
-        params = yaml.safe_load(f) or {}
-    return params if section is None else (params.get(section) or {})
+    params = read_params(path)  # a file that is not UTF-8 YAML of sections: one line naming it (exit 1)
+    return params if section is None else section_of(params, section, path)
 
 
 def init_ray(num_cpus: int | None = None) -> None:

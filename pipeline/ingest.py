@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiogen.io.arguments import check_numbers, nonnegative_float, nonnegative_int, positive_int, probability
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
 from audiogen.io.atomic import OutputSet
 from pipeline.manifest import SPLITS, ManifestRow, Reject, reject_ids, write_json, write_manifest, write_rejects
@@ -62,7 +63,19 @@ class IngestConfig:
         unknown = sorted(set(section) - known)
         if unknown:
             raise SystemExit(f"params.yaml ingest: unknown keys {unknown}; known: {sorted(known)}")
-        return cls(**section)
+        config = cls(**section)
+        try:
+            check_numbers(config, INGEST_NUMBERS, "ingest")
+        except ValueError as err:
+            raise SystemExit(f"params.yaml {err}") from None
+        return config
+
+
+INGEST_NUMBERS = {
+    "max_reject_fraction": probability, "probe_batch_size": positive_int, "probe_concurrency": positive_int.or_none,
+    "whole_file_tolerance_s": nonnegative_float, "num_cpus": positive_int.or_none,
+    "local_probe_below": nonnegative_int,
+}
 
 
 @dataclass
@@ -236,14 +249,19 @@ def summary_line(stats: dict[str, Any]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.ingest", description=__doc__.split("\n")[0])
     p.add_argument("--corpus", help="registered corpus name (see --list)")
     p.add_argument("--root", type=Path, help="corpus directory (default: params corpora.<name>.root)")
     p.add_argument("--out", type=Path, help="output directory (default: data/manifests/<name>)")
     p.add_argument("--list", action="store_true", help="print the registered corpus names and exit")
-    p.add_argument("--max-reject-fraction", type=float, help="default: params ingest.max_reject_fraction (0.2)")
+    p.add_argument("--max-reject-fraction", type=probability,
+                   help="in [0, 1]; default: params ingest.max_reject_fraction (0.2)")
     p.add_argument("--options", default=None, help="JSON object merged over params corpora.<name>")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: list[str] | None = None) -> IngestResult | None:
@@ -256,15 +274,26 @@ def main(argv: list[str] | None = None) -> IngestResult | None:
         return None
     if not args.corpus:
         raise SystemExit("ingest: --corpus is required (or --list)")
-    options = dict(load_params("corpora").get(args.corpus) or {})
+    options = load_params("corpora").get(args.corpus) or {}
+    if not isinstance(options, dict):
+        raise SystemExit(f"ingest: params corpora.{args.corpus} must be a mapping (root:, enabled:, ...), "
+                         f"got {options!r:.60}")
+    options = dict(options)
     if args.options:
         try:
             extra = json.loads(args.options)
         except ValueError as err:
-            raise SystemExit(f"ingest: --options is not valid JSON: {err}") from err
+            build_parser().error(f"argument --options: not valid JSON: {err}")
         if not isinstance(extra, dict):
-            raise SystemExit("ingest: --options must be a JSON object")
+            build_parser().error("argument --options: expected a JSON object, e.g. '{\"enabled\": true}'")
         options.update(extra)
+    from pipeline.corpora.base import get_adapter
+
+    try:
+        get_adapter(str(options.get("adapter") or args.corpus))
+    except KeyError as err:
+        hint = "" if options.get("adapter") else f" (or give params corpora.{args.corpus}.adapter: folder | hf)"
+        build_parser().error(f"argument --corpus: {err.args[0]}{hint}")
     config = IngestConfig.from_params(load_params("ingest"))
     if args.max_reject_fraction is not None:
         config = IngestConfig(**{**config.__dict__, "max_reject_fraction": args.max_reject_fraction})

@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--write", action="store_true", help="merge into --params instead of printing flags")
     args = ap.parse_args(argv)
-    overlay = yaml.safe_load(Path(args.overlay).read_text(encoding="utf-8")) or {}
-    params = yaml.safe_load(Path(args.params).read_text(encoding="utf-8")) or {}
+    from audiogen.io.params import read_params
+
+    overlay = read_params(args.overlay, flag="the OVERLAY argument")  # a missing, non-YAML or non-mapping file: one line naming it
+    params = read_params(args.params)
     check_keys(overlay, params)
     if args.write:
         Path(args.params).write_text(yaml.safe_dump(merge(params, overlay), sort_keys=False), encoding="utf-8")

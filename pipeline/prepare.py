@@ -25,6 +25,7 @@ from typing import Any
 
 from pipeline.preparing import speech as prepare_speech
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging
+from audiogen.io.arguments import positive_float, positive_int, probability, seed
 from audiogen.io.atomic import OutputSet, make_dirs
 from pipeline.manifest import SPLITS, read_manifest, write_json, write_rejects
 from pipeline.preparing.plan import STAGE, PrepareConfig, code_version, make_plan
@@ -171,20 +172,23 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     try:
         defaults = PrepareConfig.from_dict(load_params("prepare"))
-    except ValueError as err:
-        raise SystemExit(f"prepare: {err}") from err
+    except (TypeError, ValueError) as err:  # a bad params.yaml value: one line naming it
+        raise SystemExit(f"prepare: {err}") from None
     p = argparse.ArgumentParser(prog="python -m pipeline.prepare", description=__doc__.split("\n\n")[0])
     p.add_argument("--manifests", default="data/manifests/filtered", help="dir with {train,valid,test}.parquet")
     p.add_argument("--out", default="data/shards/audio", help="output dir for shards, shards.json, stats, rejects")
     p.add_argument("--resampler", choices=("soxr", "resampy"), default=defaults.resampler)
-    p.add_argument("--segment-s", type=float, default=defaults.segment_s)
-    p.add_argument("--min-segment-s", type=float, default=defaults.min_segment_s)
-    p.add_argument("--shard-mb", type=float, default=defaults.shard_mb)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--workers", type=int, default=defaults.workers, help="concurrent shard tasks (default: all CPUs)")
+    p.add_argument("--segment-s", type=positive_float, default=defaults.segment_s, help="clip length, seconds > 0")
+    p.add_argument("--min-segment-s", type=positive_float, default=defaults.min_segment_s,
+                   help="shortest clip kept, seconds in (0, segment-s]")
+    p.add_argument("--shard-mb", type=positive_float, default=defaults.shard_mb, help="target shard size, > 0")
+    p.add_argument("--seed", type=seed, default=defaults.seed, help=f"clip order in shards, in [0, {seed.hi}]")
+    p.add_argument("--workers", type=positive_int, default=defaults.workers,
+                   help="concurrent shard tasks, >= 1 (default: all CPUs)")
     p.add_argument("--speech-audio", choices=("off", "flag", "drop"), default=defaults.speech_audio,
                    help="measure speech in the audio: off | flag (record only) | drop")
-    p.add_argument("--max-speech-fraction", type=float, default=defaults.max_speech_fraction)
+    p.add_argument("--max-speech-fraction", type=probability, default=defaults.max_speech_fraction,
+                   help="share of a clip's length, in [0, 1]")
     p.add_argument("--speech-measure", choices=("all", "needed"), default=defaults.speech_measure)
     p.add_argument("--vad-device", default=defaults.vad.device, help="cpu | cuda | cuda:N | auto")
     p.add_argument("--metrics", default=None, help="also write stats.json here (the DVC metrics file)")
@@ -197,8 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg.vad.device = a.vad_device
     try:
         cfg.validate()
-    except ValueError as err:
-        raise SystemExit(f"prepare: {err}") from err
+    except ValueError as err:  # a combination, e.g. --min-segment-s above --segment-s
+        p.error(str(err))
     prepare(a.manifests, a.out, cfg, force=a.force, metrics=a.metrics)
 
 

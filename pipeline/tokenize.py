@@ -57,6 +57,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from audiogen.io.arguments import nonnegative_float, positive_int, probability, word_or  # noqa: E402
 from pipeline.common import check_reject_fraction, init_ray, load_params, setup_logging  # noqa: E402
 from pipeline.tokenizing.config import STAGE, CodecInfo, TokenizeConfig  # noqa: E402
 from pipeline.shard_records import clean_stale, read_part  # noqa: E402
@@ -197,20 +198,24 @@ def tokenize(codec_dir: str | Path, shards: str | Path, out: str | Path, cfg: To
 
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
-    d = TokenizeConfig.from_dict(load_params("tokenize"))
+    try:
+        d = TokenizeConfig.from_dict(load_params("tokenize"))
+    except (TypeError, ValueError) as err:  # a bad params.yaml value: one line naming it
+        raise SystemExit(f"tokenize: {err}") from None
     p = argparse.ArgumentParser(prog="python pipeline/tokenize.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--codec", default="models/codec", help="codec checkpoint dir (config.json + model.safetensors)")
     p.add_argument("--shards", default="data/shards/audio", help="audio shards dir")
     p.add_argument("--out", default="data/shards/tokens", help="output dir for token shards, shards.json, stats")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="clips per encoder call")
-    p.add_argument("--concurrency", type=int, default=d.concurrency, help="encoder actors")
-    p.add_argument("--num-gpus-per-actor", default=d.num_gpus_per_actor,
-                   help="GPUs per encoder actor, or auto (one each when the Ray cluster has GPUs)")
-    p.add_argument("--num-cpus-per-actor", type=float, default=d.num_cpus_per_actor)
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="clips per encoder call, >= 1")
+    p.add_argument("--concurrency", type=positive_int, default=d.concurrency, help="encoder actors, >= 1")
+    p.add_argument("--num-gpus-per-actor", type=word_or("auto", nonnegative_float), default=d.num_gpus_per_actor,
+                   help="GPUs per encoder actor (>= 0), or auto (one each when the Ray cluster has GPUs)")
+    p.add_argument("--num-cpus-per-actor", type=nonnegative_float, default=d.num_cpus_per_actor, help=">= 0")
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--shared-fs", action=argparse.BooleanOptionalAction, default=d.shared_fs,
                    help="shards are on storage every node sees (decode anywhere, not only on the driver's node)")
-    p.add_argument("--max-reject-fraction", type=float, default=d.max_reject_fraction)
+    p.add_argument("--max-reject-fraction", type=probability, default=d.max_reject_fraction,
+                   help="share of clips, in [0, 1], above which the stage fails")
     p.add_argument("--force", action="store_true", help="re-encode every shard, even complete ones")
     a = p.parse_args(argv)
     cfg = TokenizeConfig.from_dict({**d.to_dict(), "batch_size": a.batch_size, "concurrency": a.concurrency,

@@ -81,6 +81,12 @@ class VadConfig:
         return cfg
 
     def validate(self) -> None:
+        from audiogen.io.arguments import check_numbers, float_in, nonnegative_float, positive_float
+
+        check_numbers(self, {"threshold": float_in(0, 1, lo_open=True, hi_open=True),  # type and range, naming the param
+                             "neg_threshold": float_in(0, 1, lo_open=True).or_none, "min_speech_s": nonnegative_float,
+                             "min_silence_s": nonnegative_float, "speech_pad_s": nonnegative_float,
+                             "max_batch_s": positive_float}, "prepare.vad")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"vad threshold must be in (0, 1), got {self.threshold}")
         if self.neg_threshold is not None and not 0.0 < self.neg_threshold <= self.threshold:

@@ -161,10 +161,16 @@ def write_demo(out: str | Path, seed: int = 0, progress: bool = False) -> dict[s
 def main(argv: list[str] | None = None) -> None:
     from pipeline.common import load_params
 
+    from audiogen.io.arguments import seed
+
     params = load_params("demo")
+    try:
+        default_seed = seed.check(params.get("seed", 0), "params.yaml demo.seed")
+    except ValueError as err:
+        raise SystemExit(f"demo: {err}") from None
     parser = argparse.ArgumentParser(prog="python -m pipeline.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=params.get("out", "data/raw/demo"), help="output folder (params demo.out)")
-    parser.add_argument("--seed", type=int, default=int(params.get("seed", 0)), help="seed (params demo.seed)")
+    parser.add_argument("--seed", type=seed, default=default_seed, help=f"in [0, {seed.hi}] (params demo.seed)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     doc = write_demo(args.out, args.seed, progress=True)

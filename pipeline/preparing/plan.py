@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiogen.io.arguments import check_numbers, float_in, nonnegative_float, positive_float, positive_int, probability, seed
 from audiogen.io.shards import KEY_RE, shard_name
 from audiogen.text.normalize import CaptionConfig
 from audiogen.speech.vad import VadConfig
@@ -60,6 +61,9 @@ class PrepareConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"params.yaml prepare: unknown key(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        for key in ("vad", "captions"):
+            if d.get(key) is not None and not isinstance(d[key], dict):
+                raise ValueError(f"params.yaml prepare.{key}: expected a mapping of keys, got {d[key]!r}")
         d["captions"] = CaptionConfig.from_dict(d.get("captions"))
         if d.get("speech_audio") is False:  # YAML 1.1 reads a bare `off` as false
             d["speech_audio"] = "off"
@@ -72,6 +76,7 @@ class PrepareConfig:
         return cfg
 
     def validate(self) -> None:
+        check_numbers(self, PREPARE_NUMBERS, "prepare")  # type and range of every number, naming the param
         if self.resampler not in ("soxr", "resampy"):
             raise ValueError(f"prepare.resampler must be soxr or resampy, got {self.resampler!r}")
         if not 0 < self.min_segment_s <= self.segment_s:
@@ -99,6 +104,17 @@ class PrepareConfig:
             for k in ("max_speech_fraction", "speech_measure", "vad"):
                 d.pop(k)
         return d
+
+
+PREPARE_NUMBERS = {
+    "sample_rate": positive_int, "segment_s": positive_float, "min_segment_s": positive_float,
+    "shard_mb": positive_float, "seed": seed, "silence_dbfs": float_in(None, 0), "clip_level": float_in(0, 1, lo_open=True),
+    "max_clip_fraction": probability, "max_reject_fraction": probability, "workers": positive_int.or_none,
+    "max_speech_fraction": probability, "vad.threshold": float_in(0, 1, lo_open=True, hi_open=True),
+    "vad.neg_threshold": float_in(0, 1, lo_open=True).or_none,
+    "vad.min_speech_s": nonnegative_float, "vad.min_silence_s": nonnegative_float, "vad.speech_pad_s": nonnegative_float,
+    "vad.max_batch_s": positive_float,
+}
 
 
 def code_version(speech: bool = False) -> dict[str, str]:

@@ -40,6 +40,11 @@ class TokenizeConfig:
         return cfg
 
     def validate(self) -> None:
+        from audiogen.io.arguments import check_numbers, nonnegative_float, positive_int, probability
+
+        check_numbers(self, {"batch_size": positive_int, "concurrency": positive_int,  # type and range, naming the param
+                             "num_cpus_per_actor": nonnegative_float, "decode_num_cpus": nonnegative_float,
+                             "torch_threads": positive_int.or_none, "max_reject_fraction": probability}, "tokenize")
         if self.batch_size < 1 or self.concurrency < 1:
             raise ValueError(f"tokenize: batch_size ({self.batch_size}) and concurrency ({self.concurrency}) must be ≥ 1")
         if isinstance(self.num_gpus_per_actor, str):
