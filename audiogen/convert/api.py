@@ -130,6 +130,8 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
     model.load_state_dict(project_state(lm_pkg.best_state, config, lm_pkg.path), assign=True)
 
     t5_name = info["t5_name"]
+    if text_encoder is not None:
+        text_encoder = _check_text_encoder(text_encoder, config.text_dim)
     encoder = {"name": text_encoder or t5_name, "kind": "t5", "max_length": None, "hidden_size": config.text_dim}
     out.parent.mkdir(parents=True, exist_ok=True)
     final = out.resolve()
@@ -155,6 +157,27 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _check_text_encoder(name: str, text_dim: int) -> str:
+    """A local T5 folder given with --text-encoder: its absolute path, once its width is checked against
+    the LM's (a hub name is recorded as given and checked when loaded)."""
+    import json
+
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        if name.startswith(("/", "./", "../", "~")):
+            raise ConversionError(f"{folder}: no such text encoder folder (--text-encoder)")
+        return name
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConversionError(f"{folder}: not a Hugging Face model folder (config.json: {err})") from None
+    width = cfg.get("d_model", cfg.get("hidden_size"))
+    if width != text_dim:
+        raise ConversionError(f"{folder}: text encoder width {width}, but the LM's T5 projection takes {text_dim} "
+                              "(t5-large: 1024)")
+    return str(folder.resolve())
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:

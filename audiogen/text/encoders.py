@@ -149,7 +149,8 @@ def _not_found(name: str, err: Exception) -> TextEncoderNotFoundError:
         f"Point at a local path instead: on a connected machine run "
         f"`huggingface-cli download {name} --local-dir /path/to/{name.split('/')[-1]}` (or "
         f"model.save_pretrained / tokenizer.save_pretrained into a directory), copy it here, and set "
-        f"`train.text_encoder: /path/to/{name.split('/')[-1]}` in params.yaml. "
+        f"`train.text_encoder: /path/to/{name.split('/')[-1]}` in params.yaml (for an LM converted from "
+        f"audiocraft: convert again with `--text-encoder /path/to/{name.split('/')[-1]}`). "
         f"Offline default: {DEFAULT_TEXT_ENCODER!r} (pip install {DEFAULT_TEXT_ENCODER}).")
 
 

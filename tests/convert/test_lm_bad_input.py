@@ -109,6 +109,15 @@ def test_codec_that_does_not_match_the_lm(tmp_path, edits, expected):
     assert f"{codec}: this codec does not match the LM {LM_PACKAGE}" in msg and expected in msg, msg
 
 
+def test_text_encoder_of_another_width(tmp_path):
+    folder = tmp_path / "t5-base"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "t5", "d_model": 768}')
+    msg = convert_error(tmp_path, extra=("--text-encoder", str(folder)))
+    assert f"{folder}: text encoder width 768, but the LM's T5 projection takes 16" in msg
+    assert "no such text encoder folder" in convert_error(tmp_path, extra=("--text-encoder", str(tmp_path / "nope")))
+
+
 def test_out_not_empty_is_left_alone(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
