@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+from audiogen.io.arguments import (ParamError, check_numbers, float_in, nonnegative_float, nonnegative_int,
+                                   number_list, positive_float, positive_int, seed)
 from audiogen.io.configs import check_keys
 
 
@@ -159,13 +161,32 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         check_keys(cls, d, "params codec")
         d = dict(d)
-        losses = dict(d.pop("losses", None) or {})
+        losses = d.pop("losses", None) or {}
+        for key, value in (("losses", losses), ("overrides", d.get("overrides"))):
+            if value is not None and not isinstance(value, dict):
+                raise ParamError(f"codec.{key}: expected a mapping of keys, got {value!r}")
+        losses = dict(losses)
         lknown = {f.name for f in fields(LossConfig)}
         if set(losses) - lknown:
             raise ValueError(f"unknown codec.losses keys: {sorted(set(losses) - lknown)}")
         if "disc_n_ffts" in losses:
-            losses["disc_n_ffts"] = tuple(int(n) for n in losses["disc_n_ffts"])
+            losses["disc_n_ffts"] = number_list(losses["disc_n_ffts"], "codec.losses.disc_n_ffts", kind=int)
         if "betas" in d:
-            d["betas"] = tuple(float(b) for b in d["betas"])
+            d["betas"] = number_list(d["betas"], "codec.betas", 2)
         d["overrides"] = dict(d.get("overrides") or {})
-        return cls(losses=LossConfig(**losses), **d)
+        cfg = cls(losses=LossConfig(**losses), **d)
+        check_numbers(cfg, CODEC_TRAIN_NUMBERS, "codec")  # type and range of every number, naming the param
+        return cfg
+
+
+CODEC_TRAIN_NUMBERS = {
+    "segment_s": positive_float, "batch_size": positive_int, "steps": nonnegative_int, "lr": positive_float,
+    "betas": float_in(0, 1, hi_open=True), "seed": seed, "checkpoint_every": positive_int,
+    "valid_every": positive_int, "valid_clips": nonnegative_int, "valid_segment_s": positive_float,
+    "loader_workers": nonnegative_int, "num_workers": nonnegative_int,
+    "losses.l1": nonnegative_float, "losses.mel": nonnegative_float, "losses.adv": nonnegative_float,
+    "losses.feat": nonnegative_float, "losses.adv_start_step": nonnegative_int, "losses.commit": nonnegative_float,
+    "losses.balancer_ema": float_in(0, 1, hi_open=True), "losses.mel_bins": positive_int,
+    "losses.mel_min_exp": positive_int, "losses.mel_max_exp": positive_int, "losses.disc_filters": positive_int,
+    "losses.disc_n_ffts": positive_int,
+}

@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from audiogen.codec.config import TrainConfig
+from audiogen.codec.config import PRESETS, TrainConfig
+from audiogen.io.arguments import nonnegative_int, positive_float, positive_int, seed
 
 log = logging.getLogger("audiogen.codec")
 STATE_NAME = "state.pt"
@@ -336,11 +335,11 @@ def run_ray(run: dict[str, Any], num_workers: int, use_gpu: bool, storage: str) 
 
 # --- CLI --------------------------------------------------------------------------------------
 def codec_params(params_path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The `codec:` section of params.yaml (`$AUDIOGEN_PARAMS` or ./params.yaml); {} when absent."""
-    p = Path(params_path or os.environ.get("AUDIOGEN_PARAMS", "params.yaml"))
-    if not p.exists():
-        return {}
-    return dict((yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("codec") or {})
+    """The `codec:` section of params.yaml (`$AUDIOGEN_PARAMS` or ./params.yaml); {} when absent; a
+    one-line ParamsFileError (SystemExit) for a file that cannot be used."""
+    from audiogen.io.params import params_section
+
+    return params_section("codec", params_path)
 
 
 def load_config(params_path: str | os.PathLike | None, args: argparse.Namespace | None = None) -> TrainConfig:
@@ -364,25 +363,30 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--out", help="checkpoint directory (default: params codec.out)")
     ap.add_argument("--live-dir", help="dvclive directory (default: params codec.live_dir or OUT/dvclive)")
     ap.add_argument("--params", help="params.yaml path (default: ./params.yaml or $AUDIOGEN_PARAMS)")
-    ap.add_argument("--preset")
-    ap.add_argument("--steps", type=int)
-    ap.add_argument("--batch-size", type=int)
-    ap.add_argument("--segment-s", type=float)
-    ap.add_argument("--seed", type=int)
-    ap.add_argument("--checkpoint-every", type=int)
-    ap.add_argument("--valid-every", type=int)
+    ap.add_argument("--preset", choices=sorted(PRESETS))
+    ap.add_argument("--steps", type=nonnegative_int, help="training steps, >= 0")
+    ap.add_argument("--batch-size", type=positive_int, help="clips per worker and step, >= 1")
+    ap.add_argument("--segment-s", type=positive_float, help="seconds per training crop, > 0")
+    ap.add_argument("--seed", type=seed, help=f"in [0, {seed.hi}]")
+    ap.add_argument("--checkpoint-every", type=positive_int, help="steps, >= 1")
+    ap.add_argument("--valid-every", type=positive_int, help="steps, >= 1")
     ap.add_argument("--resume", choices=["auto", "never"], default="never",
                     help="auto: continue from OUT/state.pt when it exists")
-    ap.add_argument("--num-workers", type=int, help="Ray Train workers (0: train in this process)")
-    ap.add_argument("--loader-workers", type=int, help="DataLoader processes per worker")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (and CPUs) per worker")
+    ap.add_argument("--num-workers", type=nonnegative_int, help="Ray Train workers, >= 0 (0: train in this process)")
+    ap.add_argument("--loader-workers", type=nonnegative_int, help="DataLoader processes per worker, >= 0")
+    ap.add_argument("--threads", type=positive_int, default=None, help="torch threads (and CPUs) per worker, >= 1")
     ap.add_argument("--use-gpu", action="store_true")
     ap.add_argument("--ray-storage", default=os.path.join(tempfile.gettempdir(), "audiogen-ray-train"),
                     help="Ray Train storage path (shared storage on a multi-node cluster)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
-    cfg = load_config(args.params, args)
+    try:
+        cfg = load_config(args.params, args)
+    except (TypeError, ValueError) as err:  # the flags passed argparse: a bad params.yaml value
+        from audiogen.io.params import params_path
+
+        raise SystemExit(f"train_codec: {params_path(args.params)}: {err}") from None
     section = codec_params(args.params)
     shards = args.shards or section.get("shards") or "data/shards/audio"
     out = Path(args.out or section.get("out") or "models/codec")

@@ -1,6 +1,7 @@
 """What the training loader knows before it reads a sample: the shard table, the corpus weights, and
 random access to clips of the audio shards by key.
 
+    read_token_index(tokens_dir) -> shards.json as a dict, checked (SystemExit naming the file and field)
     ShardEntry / read_shard_table(tokens_dir, split) -> (entries, missing names)
     corpus_weights(entries, weights) -> {corpus: probability}
     check_codec(tokens_dir, codec_sha256) -> shards.json as a dict (SystemExit on a mismatch)
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from audiogen.io.arguments import ParamError, nonnegative_float, nonnegative_int, positive_float, positive_int
 from audiogen.io.shards import INDEX_NAME, SHARD_RE, ShardError, read_index
 
 log = logging.getLogger("audiogen.data.loader")
@@ -39,28 +41,69 @@ class ShardEntry:
     seconds: float
 
 
-def _load_index(tokens_dir: Path) -> dict[str, Any]:
-    if not tokens_dir.is_dir():
-        raise SystemExit(f"data: token shards directory {tokens_dir} does not exist (run the tokenize stage)")
+REMAKE = "re-run the tokenize stage (`dvc repro tokenize`) to rewrite it"
+
+
+def read_token_index(tokens_dir: str | Path) -> dict[str, Any]:
+    """`<tokens_dir>/shards.json`, checked: a mapping whose `shards` is a list of rows with a shard
+    `name`, `clips` (integer ≥ 0) and `seconds` (finite ≥ 0), and, when present, `frame_rate` > 0,
+    `num_codebooks` ≥ 1 and `codec_sha256` text. A missing folder or file, a truncated or garbled
+    file, or a wrong-typed field is a SystemExit naming the file, the field and the fix."""
+    d = Path(tokens_dir)
+    if not d.is_dir():
+        raise SystemExit(f"data: token shards directory {d} does not exist (run the tokenize stage)")
+    path = d / INDEX_NAME
     try:
-        return read_index(tokens_dir)
-    except FileNotFoundError as err:
-        raise SystemExit(f"data: {err}") from None
-    except ValueError as err:  # JSONDecodeError
-        raise SystemExit(f"data: {tokens_dir / INDEX_NAME} is not valid JSON: {err}") from None
+        index = read_index(d)
+    except FileNotFoundError:
+        raise SystemExit(f"data: {path}: no shard index; {REMAKE}") from None
+    except UnicodeDecodeError as err:
+        raise SystemExit(f"data: {path}: not UTF-8 JSON (byte {err.start}); {REMAKE}") from None
+    except ValueError as err:  # JSONDecodeError: a truncated or garbled file
+        raise SystemExit(f"data: {path}: not valid JSON ({err}); {REMAKE}") from None
+    except OSError as err:
+        raise SystemExit(f"data: {path}: cannot read it: {err.strerror or err}") from None
+    _check_index(index, path)
+    return index
+
+
+def _check_index(index: Any, path: Path) -> None:
+    def bad(what: str) -> SystemExit:
+        return SystemExit(f"data: {path}: {what}; {REMAKE}")
+
+    if not isinstance(index, dict):
+        raise bad(f"expected a JSON object with a 'shards' list, got {type(index).__name__}")
+    rows = index.get("shards", [])
+    if not isinstance(rows, list):
+        raise bad(f"'shards' must be a list, got {type(rows).__name__}")
+    try:
+        for key, number in (("frame_rate", positive_float), ("num_codebooks", positive_int)):
+            if index.get(key) is not None:
+                number.check(index[key], key)
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ParamError(f"shards[{i}]: expected an object, got {row!r:.60}")
+            name = row.get("name")
+            if not isinstance(name, str) or not SHARD_RE.match(name):
+                raise ParamError(f"shards[{i}].name {name!r} is not <split>-<corpus>-NNNNNN.tar")
+            nonnegative_int.check(row.get("clips", 0), f"shards[{i}] ({name}).clips")
+            nonnegative_float.check(row.get("seconds", 0.0), f"shards[{i}] ({name}).seconds")
+    except ParamError as err:
+        raise bad(str(err)) from None
+    sha = index.get("codec_sha256")
+    if sha is not None and not isinstance(sha, str):
+        raise bad(f"codec_sha256 must be text, got {sha!r:.60}")
 
 
 def read_shard_table(tokens_dir: str | Path, split: str) -> tuple[list[ShardEntry], list[str]]:
     """The `split` shards listed in `<tokens_dir>/shards.json`, sorted by name, and the names of
     those whose tar is missing on disk (left out of the table: the caller counts them)."""
     d = Path(tokens_dir)
-    index = _load_index(d)
+    index = read_token_index(d)
     entries, missing = [], []
     for row in index.get("shards", []):
-        name = str(row.get("name", ""))
+        name = row["name"]
         m = SHARD_RE.match(name)
-        if not m:
-            raise SystemExit(f"data: {d / INDEX_NAME}: shard name {name!r} is not <split>-<corpus>-NNNNNN.tar")
         if m["split"] != split:
             continue
         if not (d / name).is_file():
@@ -96,7 +139,7 @@ def check_codec(tokens_dir: str | Path, codec_sha256: str) -> dict[str, Any]:
     """Fail (SystemExit naming both digests) when the token shards were made by another codec than
     the one training will decode with; returns shards.json."""
     d = Path(tokens_dir)
-    index = _load_index(d)
+    index = read_token_index(d)
     theirs = index.get("codec_sha256") or (index.get("codec") or {}).get("sha256")
     if theirs != codec_sha256:
         raise SystemExit(f"data: the token shards in {d} were made by codec sha256 {theirs}, but this run's codec "

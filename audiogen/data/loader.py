@@ -247,9 +247,9 @@ class TrainLoader:
 
 
 def _check_index(tokens_dir: Path, frame_rate: float, num_codebooks: int) -> None:
-    from audiogen.io.shards import read_index
+    from audiogen.data.index import read_token_index
 
-    index = read_index(tokens_dir)
+    index = read_token_index(tokens_dir)
     fr, k = index.get("frame_rate"), index.get("num_codebooks")
     if (fr is not None and abs(float(fr) - float(frame_rate)) > 1e-6) or (k is not None and int(k) != num_codebooks):
         raise SystemExit(f"data: the token shards in {tokens_dir} have frame rate {fr} and K={k}, "
@@ -298,9 +298,12 @@ def make_valid_batches(tokens_dir: str | Path, cfg: DataConfig, frame_rate: floa
                          + (f" ({len(missing)} listed but missing)" if missing else "")
                          + ": validation needs them (check the filter/prepare/tokenize stages)")
     if num_codebooks is None:
-        from audiogen.io.shards import read_index
+        from audiogen.data.index import read_token_index
 
-        num_codebooks = int(read_index(tokens_dir)["num_codebooks"])
+        num_codebooks = read_token_index(tokens_dir).get("num_codebooks")
+        if num_codebooks is None:
+            raise SystemExit(f"data: {tokens_dir / 'shards.json'}: no num_codebooks; re-run the tokenize stage "
+                             "(`dvc repro tokenize`) to rewrite it")
     skips = Skips(stream=-1)
     maker = RowMaker(frames=max(1, round(cfg.segment_s * frame_rate)),
                      samples=max(1, round(cfg.segment_s * sample_rate)),

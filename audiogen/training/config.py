@@ -9,10 +9,10 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-import yaml
+from audiogen.io.arguments import (ParamError, check_numbers, finite_float, float_in, nonnegative_float,
+                                   nonnegative_int, number_list, positive_float, positive_int, probability, seed)
 from audiogen.io.configs import check_keys
 
 
@@ -67,20 +67,28 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainConfig":
         d = dict(d or {})
         check_keys(cls, d, "params.yaml train")
-        mix = dict(d.pop("mix", None) or {})
+        mix = d.pop("mix", None) or {}
+        for key in ("mix", "lm_overrides", "corpus_weights"):
+            value = mix if key == "mix" else d.get(key)
+            if value is not None and not isinstance(value, dict):
+                raise ParamError(f"train.{key}: expected a mapping of keys, got {value!r}")
+        mix = dict(mix)
         unknown = set(mix) - {f.name for f in fields(MixParams)}
         if unknown:
             raise ValueError(f"unknown train.mix keys in params.yaml: {sorted(unknown)}")
         if "snr_db" in mix:
-            mix["snr_db"] = tuple(float(x) for x in mix["snr_db"])
+            mix["snr_db"] = number_list(mix["snr_db"], "train.mix.snr_db", 2)
         if "betas" in d:
-            d["betas"] = tuple(float(b) for b in d["betas"])
+            d["betas"] = number_list(d["betas"], "train.betas", 2)
         d["lm_overrides"] = dict(d.get("lm_overrides") or {})
         cfg = cls(mix=MixParams(**mix), **d)
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
+        check_numbers(self, TRAIN_NUMBERS, "train")  # type and range of every number, naming the param
+        for corpus, weight in (self.corpus_weights or {}).items():
+            nonnegative_float.check(weight, f"train.corpus_weights.{corpus}")
         checks = [
             (self.segment_s > 0, "segment_s must be > 0"),
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be >= 1"),
@@ -105,9 +113,21 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+TRAIN_NUMBERS = {
+    "text_max_length": positive_int, "segment_s": positive_float, "batch_size": positive_int,
+    "grad_accum": positive_int, "max_steps": nonnegative_int, "lr": positive_float,
+    "betas": float_in(0, 1, hi_open=True), "weight_decay": nonnegative_float, "warmup_steps": nonnegative_int,
+    "grad_clip": positive_float, "cfg_dropout": probability, "mix.p": probability, "mix.snr_db": finite_float,
+    "mix.min_overlap": float_in(0, 1, lo_open=True), "shuffle_buffer": nonnegative_int,
+    "loader_workers": nonnegative_int, "checkpoint_every": positive_int, "valid_every": positive_int,
+    "log_every": positive_int, "seed": seed, "num_workers": nonnegative_int, "ema": float_in(0, 1, hi_open=True),
+    "threads": positive_int.or_none,
+}
+
+
 def read_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The whole params.yaml (`$AUDIOGEN_PARAMS` or ./params.yaml); {} when absent."""
-    p = Path(path or os.environ.get("AUDIOGEN_PARAMS", "params.yaml"))
-    if not p.exists():
-        return {}
-    return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    """The whole params.yaml (`path`, else `$AUDIOGEN_PARAMS`, else ./params.yaml); {} when the default
+    file is absent; a one-line ParamsFileError (SystemExit) for a file that cannot be used."""
+    from audiogen.io.params import read_params as read
+
+    return read(path)

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audiogen.training.config import TrainConfig, read_params
+from audiogen.io.arguments import key_value
+from audiogen.training.config import TrainConfig
 
 log = logging.getLogger("audiogen.train")
 STATE_NAME = "state.pt"
@@ -467,20 +468,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--params", help="params.yaml (default ./params.yaml or $AUDIOGEN_PARAMS)")
     ap.add_argument("--resume", choices=["auto", "never"], default="never",
                     help="auto: continue from OUT/state.pt when it was trained with the same params")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                     help="override a train param, e.g. --set max_steps=100 --set mix.p=0 (YAML values)")
     ap.add_argument("--ray-storage", default=os.path.join(tempfile.gettempdir(), "audiogen-ray-train"))
     ap.add_argument("--dump-first-step", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
-    section = dict(read_params(args.params).get("train") or {})
-    for item in args.set:
-        _apply_override(section, item)
-    try:
-        cfg = TrainConfig.from_dict(section)
-    except (TypeError, ValueError) as err:
-        raise SystemExit(f"audiogen.train: {err}") from None
+    from audiogen.io.arguments import config_or_exit
+    from audiogen.io.params import params_path, params_section
+
+    # A bad --set value: argparse error (exit 2); a bad params.yaml value: one line naming it (exit 1).
+    cfg = config_or_exit(ap, TrainConfig.from_dict, params_section("train", args.params), args.set,
+                         str(params_path(args.params)))
     for name, path in (("--tokens", args.tokens), ("--codec", args.codec)):
         if not Path(path).is_dir():
             raise SystemExit(f"audiogen.train: {name} {path} is not a directory (run `dvc repro tokenize` first)")
@@ -494,17 +494,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{result.get('valid_unigram_entropy', float('nan')):.3f}, {result['skipped_steps']} skipped steps "
           f"→ {args.out}", flush=True)
     return result
+    from audiogen.data.index import read_token_index
 
-
-def _apply_override(section: dict[str, Any], item: str) -> None:
-    import yaml
-
-    key, eq, value = item.partition("=")
-    if not eq:
-        raise SystemExit(f"audiogen.train: --set {item!r}: expected KEY=VALUE")
-    node = section
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = yaml.safe_load(value)
-
+    read_token_index(args.tokens)  # a missing, truncated or garbled shards.json: one line now, before any model loads

@@ -129,6 +129,7 @@ def test_bad_inputs_are_clear(tmp_path):
 
     with pytest.raises(BackendUnavailable, match="not a tagger checkpoint"):
         load_backend(f"tagger:{tmp_path}", "fad")
+    (tmp_path / "none.yaml").write_text("{}\n")  # an empty params file (a --params that does not exist is an error)
     with pytest.raises(SystemExit, match="no train shards"):
         main(["--shards", str(tmp_path), "--out", str(tmp_path / "m"), "--params", str(tmp_path / "none.yaml")])
     write_shards(tmp_path / "few", "train", 1, seed=0)

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+from audiogen.io.arguments import (check_numbers, finite_float, float_in, nonnegative_float, number_list,
+                                   positive_float, positive_int, probability, seed)
 
 log = logging.getLogger("audiogen.tagger")
 
@@ -68,19 +70,33 @@ class TaggerTrainConfig:
         if unknown:
             raise SystemExit(f"params tagger: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
         d = dict(d)
-        if "channels" in d:
-            d["channels"] = tuple(int(c) for c in d["channels"])
-        if "noise_snr_db" in d:
-            d["noise_snr_db"] = tuple(float(v) for v in d["noise_snr_db"])
-        return cls(**d)
+        try:
+            if "channels" in d:
+                d["channels"] = number_list(d["channels"], "tagger.channels", kind=int)
+            if "noise_snr_db" in d:
+                d["noise_snr_db"] = number_list(d["noise_snr_db"], "tagger.noise_snr_db", 2)
+            cfg = cls(**d)
+            check_numbers(cfg, TAGGER_NUMBERS, "tagger")
+        except ValueError as err:  # one line naming the param, as the unknown-key error above
+            raise SystemExit(f"params {err}") from None
+        return cfg
+
+
+TAGGER_NUMBERS = {
+    "min_count": positive_int, "max_classes": positive_int.or_none, "n_mels": positive_int, "channels": positive_int,
+    "embed_dim": positive_int, "dropout": float_in(0, 1, hi_open=True), "segment_s": positive_float,
+    "batch_size": positive_int, "epochs": positive_int, "lr": positive_float, "weight_decay": nonnegative_float,
+    "noise_p": probability, "noise_snr_db": finite_float, "valid_fraction": float_in(0, 1, lo_open=True, hi_open=True),
+    "max_train_clips": positive_int.or_none, "seed": seed, "threads": positive_int.or_none,
+}
 
 
 def tagger_params(params_path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The `tagger:` section of params.yaml (`$AUDIOGEN_PARAMS` or ./params.yaml); {} when absent."""
-    p = Path(params_path or os.environ.get("AUDIOGEN_PARAMS", "params.yaml"))
-    if not p.exists():
-        return {}
-    return dict((yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("tagger") or {})
+    """The `tagger:` section of params.yaml (`$AUDIOGEN_PARAMS` or ./params.yaml); {} when absent; a
+    one-line ParamsFileError (SystemExit) for a file that cannot be used."""
+    from audiogen.io.params import params_section
+
+    return params_section("tagger", params_path)
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -281,11 +297,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", help="checkpoint directory (default: params tagger.out)")
     ap.add_argument("--metrics", help="validation metrics JSON (default: params tagger.metrics)")
     ap.add_argument("--params", help="params.yaml path (default: ./params.yaml or $AUDIOGEN_PARAMS)")
-    ap.add_argument("--epochs", type=int)
-    ap.add_argument("--min-count", type=int)
-    ap.add_argument("--batch-size", type=int)
-    ap.add_argument("--seed", type=int)
-    ap.add_argument("--threads", type=int, help="torch threads (results are reproducible per thread count)")
+    ap.add_argument("--epochs", type=positive_int, help=">= 1")
+    ap.add_argument("--min-count", type=positive_int, help="clips a class needs, >= 1")
+    ap.add_argument("--batch-size", type=positive_int, help=">= 1")
+    ap.add_argument("--seed", type=seed, help=f"in [0, {seed.hi}]")
+    ap.add_argument("--threads", type=positive_int, help="torch threads, >= 1 (results are reproducible per thread count)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     section = tagger_params(args.params)
