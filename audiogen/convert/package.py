@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +163,12 @@ def write_package(path: str | os.PathLike, best_state: dict[str, Any], xp_cfg: s
     p.parent.mkdir(parents=True, exist_ok=True)
     pkg = {"best_state": {k: v.detach().cpu().contiguous() for k, v in best_state.items()},
            "xp.cfg": xp_cfg, "version": version or DEFAULT_VERSION, "exported": True}
-    tmp = p.parent / f".{p.name}.{os.getpid()}.tmp"
+    # Saved under its final name inside a temporary folder: torch.save names the zip's root folder after
+    # the file ("state_dict/data.pkl", as audiocraft's own exports), so the bytes never depend on a temp name.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent))
     try:
-        torch.save(pkg, tmp)
-        os.replace(tmp, p)
+        torch.save(pkg, tmp / p.name)
+        os.replace(tmp / p.name, p)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        shutil.rmtree(tmp, ignore_errors=True)
     return p

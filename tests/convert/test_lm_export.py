@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,11 @@ def test_convert_export_convert_is_identity(exported, converted, tmp_path, tiny_
     for part in ("lm", "codec"):
         a, b = load_weights(converted / part), load_weights(again / part)
         assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a), part
+        assert (converted / part / "model.safetensors").read_bytes() == (again / part / "model.safetensors").read_bytes()
+    twice = to_audiocraft(converted / "lm", tmp_path / "export-again")  # same inputs, the same bytes
+    for name in ("state_dict.bin", "compression_state_dict.bin"):
+        assert (twice / name).read_bytes() == (exported / name).read_bytes(), name
+    assert zipfile.ZipFile(exported / "state_dict.bin").namelist()[0].startswith("state_dict/")  # as audiocraft's
     import json
 
     def config(d: Path) -> dict:  # all but where the files sit and which package file it came from
