@@ -43,10 +43,7 @@ def filter_lines(stats: dict[str, Any]) -> list[str]:
             f"           dropped: {_counts(stats.get('drops_total'))} (speech mode {stats.get('speech_mode')})"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    argparse.ArgumentParser(prog="python -m pipeline.summary", description=__doc__.split("\n")[0]).parse_args(argv)
+def main() -> None:
     data = Path("data")
     lines = ["audiogen pipeline summary"]
     lines += ingest_lines(data / "manifests")
@@ -90,19 +87,42 @@ def model_lines() -> list[str]:
     ev = _load(Path("reports") / "eval" / "metrics.json")
     if ev:
         lines.append(f"  evaluate γ={ev.get('cfg'):g}, {ev.get('n_references')} references / {ev.get('n_generated')} generations: "
-                     f"FAD {ev['fad']:.2f}, KL {ev['kl']:.3f}, CLAP {ev['clap']:.3f} ({ev.get('fad_backend')} backend)")
+                     f"FAD {ev['fad']:.2f}, KL {ev['kl']:.3f}, CLAP {ev['clap']:.3f} (FAD {ev.get('fad_backend')}, "
+                     f"KL {ev.get('kl_backend')}, CLAP {ev.get('clap_backend')})")
         lines.append(f"           codec ceiling: FAD {ev['codec_fad']:.2f}, KL {ev['codec_kl']:.3f}, CLAP {ev['codec_clap']:.3f}")
         sweep = sorted(k for k in ev if k.startswith("sweep_kl_cfg"))
         lines.append("           CFG sweep: " + ", ".join(
             f"γ={k[len('sweep_kl_cfg'):]} FAD {ev['sweep_fad_cfg' + k[len('sweep_kl_cfg'):]]:.2f} KL {ev[k]:.3f}" for k in sweep))
         if "top_label_match" in ev:
-            lines.append(f"           tagger top label of generation = reference's: {ev['top_label_match']:.0%} "
+            lines.append(f"           {str(ev.get('kl_backend')).split(':')[0]} top class of generation = reference's: {ev['top_label_match']:.0%} "
                          f"(chance {ev['top_label_chance']:.0%}); = codec-rendered reference's: "
                          f"{ev['top_label_match_codec_ref']:.0%} (chance {ev['top_label_chance_codec_ref']:.0%})")
         if "kl_vs_codec_ref" in ev:
             lines.append(f"           KL against the codec-rendered references: {ev['kl_vs_codec_ref']:.3f}; by γ: " + ", ".join(
                 f"{k[len('sweep_kl_codec_ref_cfg'):]}: {ev[k]:.3f}" for k in sorted(ev) if k.startswith("sweep_kl_codec_ref_cfg")))
+        lines += judge_lines(ev)
         lines.append("           report: reports/eval/index.html (open it in a browser)")
+    return lines
+
+
+def judge_lines(ev: dict[str, Any]) -> list[str]:
+    """The judge's figures (evaluate.judge, the demo's aisfx), each beside its chance."""
+    if "judge_backend" not in ev:
+        return []
+    pct = lambda k: f"{float(ev[k]):.0%}"  # noqa: E731
+    lines = []
+    if "judge_kind_reference" in ev:
+        lines.append(f"  judge    {ev['judge_backend']}: nearest other reference of the clip's own kind: references "
+                     f"{pct('judge_kind_reference')}, codec renderings {pct('judge_kind_codec')} (ceiling), "
+                     f"generations {pct('judge_kind_generated')} (chance {pct('judge_kind_chance')}; "
+                     f"{ev.get('judge_kind_n')} references, {ev.get('judge_kinds')} kinds)")
+        sweep = sorted((float(k[len("sweep_judge_kind_cfg"):]), v) for k, v in ev.items() if k.startswith("sweep_judge_kind_cfg"))
+        if sweep:
+            lines.append("           generations of the own kind by γ: " + ", ".join(f"{g:g}: {float(v):.0%}" for g, v in sweep))
+    head = "  judge    " if not lines else "           "
+    lines.append(f"{head}generation → own reference: R@1 {pct('judge_r1')} (chance {pct('judge_r1_chance')}), "
+                 f"R@5 {pct('judge_r5')} (chance {pct('judge_r5_chance')}); codec renderings R@1 "
+                 f"{pct('judge_codec_r1')}, R@5 {pct('judge_codec_r5')}")
     return lines
 
 

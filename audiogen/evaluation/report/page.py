@@ -7,7 +7,7 @@ Pictures are PNGs drawn with matplotlib's Agg backend (no display needed).
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,6 +23,8 @@ class ReportClip:
     audio: dict[str, str]         # {"reference": "audio/x_ref.wav", "codec": ..., "generated": ...}
     spectrograms: dict[str, str]  # same keys → PNG paths
     top_labels: dict[str, str]    # same keys → the tagger's top label (may be empty)
+    judge_nearest: dict[str, str] = field(default_factory=dict)  # same keys → the judge's nearest reference
+    kinds: str = ""               # the reference's sound kinds, when known
 
 
 def log_mel(wav: np.ndarray, sr: int, n_mels: int = 64, n_fft: int = 1024, hop: int = 160) -> np.ndarray:
@@ -106,7 +108,8 @@ def write_index(out: Path, metrics: dict[str, Any], rows: list[tuple[str, str, s
     parts.append("<h2>Listen</h2><table class='clip'><tr><th>caption</th>"
                  + "".join(f"<th>{titles[k]}</th>" for k in kinds) + "</tr>")
     for c in clips:
-        cells = [f"<td class='caption'>{e(c.caption)}<br><span class='note'>{e(c.key)}</span></td>"]
+        kind_note = f"<br><span class='note'>kind: {e(c.kinds)}</span>" if c.kinds else ""
+        cells = [f"<td class='caption'>{e(c.caption)}<br><span class='note'>{e(c.key)}</span>{kind_note}</td>"]
         for k in kinds:
             if k not in c.audio:
                 cells.append("<td></td>")
@@ -114,7 +117,9 @@ def write_index(out: Path, metrics: dict[str, Any], rows: list[tuple[str, str, s
             label = c.top_labels.get(k, "")
             cells.append(f"<td><audio controls preload='none' src='{e(c.audio[k])}'></audio>"
                          f"<img src='{e(c.spectrograms[k])}' alt='{e(k)} spectrogram'>"
-                         + (f"<span class='note'>tagger: {e(label)}</span>" if label else "") + "</td>")
+                         + (f"<span class='note'>tagger: {e(label)}</span>" if label else "")
+                         + (f"<br><span class='note judge'>judge's nearest reference: {e(c.judge_nearest[k])}</span>"
+                            if k in c.judge_nearest else "") + "</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table></body></html>")
     path = out / "index.html"
