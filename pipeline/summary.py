@@ -43,7 +43,10 @@ def filter_lines(stats: dict[str, Any]) -> list[str]:
             f"           dropped: {_counts(stats.get('drops_total'))} (speech mode {stats.get('speech_mode')})"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    argparse.ArgumentParser(prog="python -m pipeline.summary", description=__doc__.split("\n")[0]).parse_args(argv)
     data = Path("data")
     lines = ["audiogen pipeline summary"]
     lines += ingest_lines(data / "manifests")

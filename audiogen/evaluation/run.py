@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from audiogen.training.config import read_params
+from audiogen.io.arguments import (ParamError, check_numbers, key_value, nonnegative_float, nonnegative_int,
+                                   number_list, positive_float, positive_int, probability, seed)
 from audiogen.io.configs import check_keys
 
 log = logging.getLogger("audiogen.evaluate")
@@ -62,10 +63,23 @@ class EvalConfig:
     def from_dict(cls, d: dict[str, Any] | None) -> "EvalConfig":
         d = dict(d or {})
         check_keys(cls, d, "params.yaml evaluate")
-        for k in ("cfg_sweep", "splits"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
+        if "cfg_sweep" in d:
+            d["cfg_sweep"] = number_list(d["cfg_sweep"], "evaluate.cfg_sweep")
+        if "splits" in d:
+            if not isinstance(d["splits"], (list, tuple)) or not all(isinstance(x, str) for x in d["splits"]):
+                raise ParamError(f"evaluate.splits: expected a list of split names (e.g. [test]), got {d['splits']!r}")
+            d["splits"] = tuple(d["splits"])
+        cfg = cls(**d)
+        check_numbers(cfg, EVAL_NUMBERS, "evaluate")
+        return cfg
+
+
+EVAL_NUMBERS = {
+    "cfg": nonnegative_float, "top_k": nonnegative_int, "top_p": probability, "temperature": nonnegative_float,
+    "seed": seed, "cfg_sweep": nonnegative_float, "num_clips": nonnegative_int,
+    "generations_per_caption": positive_int, "max_duration_s": positive_float, "report_clips": nonnegative_int,
+    "batch_size": positive_int,
+}
 
 
 @dataclass
@@ -292,22 +306,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--split", action="append", help="reference split (repeatable; default params evaluate.splits)")
     ap.add_argument("--out", default="reports/eval")
     ap.add_argument("--params", help="params.yaml (default ./params.yaml or $AUDIOGEN_PARAMS)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an evaluate param")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=key_value,
+                    help="override an evaluate param, e.g. --set num_clips=8 --set cfg_sweep=[1,3] (YAML values)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    import yaml
+    from audiogen.io.arguments import config_or_exit
+    from audiogen.io.params import params_path, params_section
 
-    section = dict(read_params(args.params).get("evaluate") or {})
-    for item in args.set:
-        key, _, value = item.partition("=")
-        section[key] = yaml.safe_load(value)
-    if args.split:
-        section["splits"] = args.split
-    try:
-        cfg = EvalConfig.from_dict(section)
-    except (TypeError, ValueError) as err:
-        raise SystemExit(f"evaluate: {err}") from None
+    # A bad --set value: argparse error (exit 2); a bad params.yaml value: one line naming it (exit 1).
+    pairs = args.set + ([("splits", args.split)] if args.split else [])
+    cfg = config_or_exit(ap, EvalConfig.from_dict, params_section("evaluate", args.params), pairs,
+                         str(params_path(args.params)))
     m = evaluate(Path(args.lm), Path(args.audio), Path(args.out), cfg, args.device)
     sweep = ", ".join(f"γ={g:g}: FAD {m[f'sweep_fad_cfg{g:g}']:.2f} KL {m[f'sweep_kl_cfg{g:g}']:.3f}" for g in cfg.cfg_sweep)
     match = (f", top label matches {m['top_label_match']:.0%} (chance {m['top_label_chance']:.0%})"

@@ -484,6 +484,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, path in (("--tokens", args.tokens), ("--codec", args.codec)):
         if not Path(path).is_dir():
             raise SystemExit(f"audiogen.train: {name} {path} is not a directory (run `dvc repro tokenize` first)")
+    from audiogen.data.index import read_token_index
+
+    read_token_index(args.tokens)  # a missing, truncated or garbled shards.json: one line now, before any model loads
     run = {"config": cfg.to_dict(), "tokens": str(Path(args.tokens).resolve()), "audio": str(Path(args.audio).resolve()),
            "codec": str(Path(args.codec).resolve()), "out": str(Path(args.out).resolve()),
            "live_dir": str(Path(args.live_dir).resolve()), "resume": args.resume == "auto",
@@ -494,6 +497,3 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{result.get('valid_unigram_entropy', float('nan')):.3f}, {result['skipped_steps']} skipped steps "
           f"→ {args.out}", flush=True)
     return result
-    from audiogen.data.index import read_token_index
-
-    read_token_index(args.tokens)  # a missing, truncated or garbled shards.json: one line now, before any model loads
