@@ -106,8 +106,9 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
         if hub_id is None:
             raise ConversionError("no output folder: pass out (--out)")
         out = default_cache_dir(hub_id)
-        if (out / "lm" / "config.json").is_file() and (out / "codec" / "config.json").is_file() and not overwrite:
+        if _already_converted(out, text_encoder) and not overwrite:
             return out
+        overwrite = True  # the cache folder is ours: a stale or partial one is replaced
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConversionError(f"{out}: exists and is not empty (choose another --out, or --overwrite)")
@@ -157,6 +158,22 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _already_converted(out: Path, text_encoder: str | None) -> bool:
+    """A complete earlier conversion in the cache folder, with the text encoder asked for (if any)."""
+    import json
+
+    try:
+        meta = json.loads((out / "lm" / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not (out / "lm" / "model.safetensors").is_file() or not (out / "codec" / "model.safetensors").is_file():
+        return False
+    recorded = (meta.get("text_encoder") or {}).get("name")
+    wanted = str(Path(text_encoder).expanduser().resolve()) if text_encoder and Path(text_encoder).expanduser().is_dir() \
+        else text_encoder
+    return wanted is None or recorded == wanted
 
 
 def _check_text_encoder(name: str, text_dim: int) -> str:
