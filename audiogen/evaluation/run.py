@@ -217,6 +217,7 @@ def load_backends(cfg: EvalConfig) -> dict[str, Any]:
 def evaluate(lm_dir: Path, audio_dir: Path, out: Path, cfg: EvalConfig, device: str = "cpu") -> dict[str, Any]:
     from audiogen.generation import AudioGen, GenerationError
     from audiogen.evaluation.report.build import build_report
+    from audiogen.evaluation.report.commit import staged_report
 
     t0 = time.time()
     try:
@@ -271,8 +272,9 @@ def evaluate(lm_dir: Path, audio_dir: Path, out: Path, cfg: EvalConfig, device: 
                                           judge_sets[cfg.cfg], {g: judge_sets[g] for g in cfg.cfg_sweep}))
         view = report_view(judge, judge_sets["codec"], judge_sets[cfg.cfg], [r.key for r in refs], [r.caption for r in refs])
     metrics["seconds"] = round(time.time() - t0, 1)
-    build_report(out, cfg, metrics, refs, codec_set, generated[cfg.cfg], main, ceiling, sweep, backends, sr,
-                 judge=view)
+    with staged_report(out) as staging:  # the whole report at once, or the previous one left as it was
+        build_report(staging, cfg, metrics, refs, codec_set, generated[cfg.cfg], main, ceiling, sweep, backends, sr,
+                     judge=view)
     return metrics
 
 
@@ -318,7 +320,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pairs = args.set + ([("splits", args.split)] if args.split else [])
     cfg = config_or_exit(ap, EvalConfig.from_dict, params_section("evaluate", args.params), pairs,
                          str(params_path(args.params)))
-    m = evaluate(Path(args.lm), Path(args.audio), Path(args.out), cfg, args.device)
+    from audiogen.io.atomic import OutputError
+
+    try:
+        m = evaluate(Path(args.lm), Path(args.audio), Path(args.out), cfg, args.device)
+    except OutputError as err:  # a failed write (disk full, no folder): one line; the previous report stays
+        raise SystemExit(f"evaluate: {err}") from None
     sweep = ", ".join(f"γ={g:g}: FAD {m[f'sweep_fad_cfg{g:g}']:.2f} KL {m[f'sweep_kl_cfg{g:g}']:.3f}" for g in cfg.cfg_sweep)
     match = (f", top label matches {m['top_label_match']:.0%} (chance {m['top_label_chance']:.0%})"
              if "top_label_match" in m else "")
