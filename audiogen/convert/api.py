@@ -97,6 +97,8 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
     `default_cache_dir(id)`, reused if already converted). `text_encoder`: the T5 to record instead of
     the xp.cfg's name (a local folder for offline use; its width must equal the LM's text_dim).
     Raises ConversionError (one line, naming the file) for anything the project cannot reproduce."""
+    import torch
+
     from audiogen.convert.codec import codec_config_from_xpcfg, codec_from_audiocraft
     from audiogen.convert.lm import GENERATION_DEFAULTS, lm_config_from_package, project_state
     from audiogen.lm.model import AudioLM
@@ -124,16 +126,14 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
     if mismatch:
         raise ConversionError(f"{codec_pkg.path}: this codec does not match the LM {lm_pkg.path} "
                               f"({', '.join(mismatch)}; LM vs codec)")
-    import torch
-
-    with torch.device("meta"):  # the mapped tensors become the parameters: no second copy of 7 GB
-        model = AudioLM(config)
-    model.load_state_dict(project_state(lm_pkg.best_state, config, lm_pkg.path), assign=True)
-
     t5_name = info["t5_name"]
     if text_encoder is not None:
         text_encoder = _check_text_encoder(text_encoder, config.text_dim)
     encoder = {"name": text_encoder or t5_name, "kind": "t5", "max_length": None, "hidden_size": config.text_dim}
+
+    with torch.device("meta"):  # the mapped tensors become the parameters: no second copy of 7 GB
+        model = AudioLM(config)
+    model.load_state_dict(project_state(lm_pkg.best_state, config, lm_pkg.path), assign=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     final = out.resolve()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
