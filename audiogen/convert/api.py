@@ -13,6 +13,7 @@ folder beside OUT and renamed at the end: a failed or killed conversion leaves n
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -162,8 +163,6 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
 
 def _already_converted(out: Path, text_encoder: str | None) -> bool:
     """A complete earlier conversion in the cache folder, with the text encoder asked for (if any)."""
-    import json
-
     try:
         meta = json.loads((out / "lm" / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -179,8 +178,6 @@ def _already_converted(out: Path, text_encoder: str | None) -> bool:
 def _check_text_encoder(name: str, text_dim: int) -> str:
     """A local T5 folder given with --text-encoder: its absolute path, once its width is checked against
     the LM's (a hub name is recorded as given and checked when loaded)."""
-    import json
-
     folder = Path(name).expanduser()
     if not folder.is_dir():
         if name.startswith(("/", "./", "../", "~")):
@@ -229,6 +226,19 @@ def to_audiocraft(lm: str | os.PathLike, out: str | os.PathLike, *, codec: str |
     if info.get("sha256") and _sha256(codec_dir / "model.safetensors") != info["sha256"]:
         raise ConversionError(f"{codec_dir}: not the codec the LM {lm_dir} was trained on (sha256 differs from "
                               "the one its config.json records)")
+    from audiogen.lm.config import LMConfig
+
+    config = LMConfig.from_dict(meta["lm"])
+    try:
+        codec_cfg = json.loads((codec_dir / "config.json").read_text(encoding="utf-8"))["codec"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ConversionError(f"{codec_dir}: not a codec checkpoint ({type(err).__name__}: {err})") from None
+    mismatch = [f"{what} {a} vs {b}" for what, a, b in (
+        ("codebooks", config.num_codebooks, codec_cfg.get("num_codebooks")),
+        ("codebook size", config.cardinality, codec_cfg.get("codebook_size"))) if a != b]
+    if mismatch:
+        raise ConversionError(f"{codec_dir}: this codec does not match the LM {lm_dir} ({', '.join(mismatch)}; "
+                              "LM vs codec)")
     codec_state, codec_xp = codec_to_audiocraft(codec_dir)
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:

@@ -105,6 +105,19 @@ def test_export_refuses_a_text_encoder_audiocraft_cannot_load(converted, tmp_pat
     assert not (tmp_path / "ac").exists()
 
 
+def test_export_refuses_a_codec_that_does_not_match(converted, tmp_path):
+    from audiogen.convert import ConversionError
+    from audiogen.lm import AudioLM, LMConfig
+
+    lm = AudioLM(LMConfig(dim=32, num_layers=1, num_heads=2, num_codebooks=4, cardinality=64, text_dim=512))
+    lm.save_pretrained(tmp_path / "lm", extra_config={"text_encoder": {"name": "t5-small"}})
+    with pytest.raises(ConversionError, match=r"this codec does not match the LM .* \(codebook size 64 vs 32; LM vs codec\)"):
+        to_audiocraft(tmp_path / "lm", tmp_path / "ac", codec=converted / "codec")
+    with pytest.raises(ConversionError, match="its codec .* is missing; pass codec"):
+        to_audiocraft(tmp_path / "lm", tmp_path / "ac")
+    assert not (tmp_path / "ac").exists()
+
+
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, timeout=300)
 
