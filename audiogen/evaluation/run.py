@@ -219,10 +219,12 @@ def evaluate(lm_dir: Path, audio_dir: Path, out: Path, cfg: EvalConfig, device: 
     from audiogen.evaluation.report.build import build_report
     from audiogen.evaluation.report.commit import staged_report
 
+    from audiogen.io.checkpoint import CheckpointError
+
     t0 = time.time()
     try:
         gen = AudioGen.from_pretrained(lm_dir, device=device)
-    except GenerationError as err:
+    except (GenerationError, CheckpointError) as err:  # a missing or damaged checkpoint: one line
         raise SystemExit(f"evaluate: {err}") from None
     sr = gen.sample_rate
     refs = load_references(audio_dir, cfg, sr)

@@ -491,7 +491,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "codec": str(Path(args.codec).resolve()), "out": str(Path(args.out).resolve()),
            "live_dir": str(Path(args.live_dir).resolve()), "resume": args.resume == "auto",
            "dump_first_step": args.dump_first_step}
-    result = run_ray(run, cfg.num_workers, cfg.use_gpu, args.ray_storage) if cfg.num_workers > 1 else train_loop(run)
+    from audiogen.io.checkpoint import CheckpointError
+
+    try:
+        result = run_ray(run, cfg.num_workers, cfg.use_gpu, args.ray_storage) if cfg.num_workers > 1 else train_loop(run)
+    except CheckpointError as err:  # a missing or damaged --codec (or init_from) checkpoint: one line
+        raise SystemExit(f"audiogen.train: {err}") from None
     print(f"train: {cfg.lm_preset} LM, {result['step']} steps in {result['seconds']:.0f} s, valid loss "
           f"{result.get('valid_loss', float('nan')):.3f} nats vs unigram entropy "
           f"{result.get('valid_unigram_entropy', float('nan')):.3f}, {result['skipped_steps']} skipped steps "

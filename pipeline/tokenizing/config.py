@@ -105,8 +105,13 @@ class CodecInfo:
         if not cfg_path.exists() or not weights.exists():
             raise SystemExit(f"tokenize: {d} is not a codec checkpoint (needs config.json and model.safetensors; "
                              "run train_codec first)")
-        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-        cfg = CodecConfig.from_dict(meta["codec"])
+        try:
+            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+            cfg = CodecConfig.from_dict(meta["codec"])
+        except (OSError, ValueError, KeyError, TypeError) as err:  # truncated, garbled, or not a codec's config
+            why = (str(err).splitlines() or [type(err).__name__])[0][:160]
+            raise SystemExit(f"tokenize: {cfg_path}: not a readable codec config ({type(err).__name__}: {why}); "
+                             "point --codec at train_codec's output, or copy the checkpoint again") from None
         if cfg.codebook_size > 32768:
             raise SystemExit(f"tokenize: {cfg_path}: codebook_size {cfg.codebook_size} does not fit int16 codes")
         return cls(str(d), sha256_file(weights), cfg.sample_rate, cfg.frame_rate, cfg.hop_length,

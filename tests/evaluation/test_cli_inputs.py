@@ -99,3 +99,19 @@ def test_tagger_bad_params_are_one_line(params, content, expected):
         tagger_main(["--params", str(params), "--shards", "/nonexistent"])
     message = str(exc.value.code)
     assert "\n" not in message and expected in message, message
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\xff\xfe garbage", "config.json: cannot be read as text"),
+    (b'{"format": "audiogen-lm', "config.json: not valid JSON"),
+    (b"[1, 2]", "config.json: holds a JSON list, not an object"),
+])
+def test_evaluate_a_damaged_lm_checkpoint_is_one_line(params, tmp_path, content, expected):
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    (lm / "config.json").write_bytes(content)
+    (lm / "model.safetensors").write_bytes(b"\0" * 16)
+    with pytest.raises(SystemExit) as exc:
+        evaluate_main(["--lm", str(lm), "--params", str(params)])
+    message = str(exc.value.code)
+    assert "\n" not in message and message.startswith(f"evaluate: {lm / 'config.json'}: ") and expected in message

@@ -144,6 +144,22 @@ def test_params_overlay_files(tmp_path, content, expected):
     assert message.startswith(f"{overlay}: ") and expected in message, message
 
 
+@pytest.mark.parametrize("content, expected", [
+    (b"\xff\xfe garbage", "(UnicodeDecodeError: "),
+    (b'{"format": "audiogen-codec/1", "codec": {', "(JSONDecodeError: "),
+    (b"[1, 2]", "(TypeError: "),
+    (b'{"format": "audiogen-lm/1", "lm": {}}', "(KeyError: "),
+])
+def test_tokenize_a_damaged_codec_config_is_one_line(params, tmp_path, content, expected):
+    codec = tmp_path / "codec"
+    codec.mkdir()
+    (codec / "config.json").write_bytes(content)
+    (codec / "model.safetensors").write_bytes(b"\0" * 16)
+    message = one_line(tokenize_main, ["--codec", str(codec), "--shards", str(tmp_path), "--out", str(tmp_path / "t")])
+    assert message.startswith(f"tokenize: {codec / 'config.json'}: not a readable codec config ") and expected in message
+    assert "point --codec at train_codec's output" in message
+
+
 @pytest.mark.parametrize("args, expected", [
     (["-m", "pipeline.prepare", "--workers", "-2"], "argument --workers: expected an integer >= 1, got '-2'"),
     (["pipeline/tokenize.py", "--batch-size", "nan"], "argument --batch-size: expected an integer >= 1, got 'nan'"),

@@ -148,3 +148,17 @@ def test_the_real_cli_exits_2_before_importing_torch(dirs):
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "CODE 2 TORCH False", out.stdout + out.stderr
     assert "argument --set: train.lr: expected a number > 0, got -1" in out.stderr
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\xff\xfe garbage", "config.json: cannot be read as text"),
+    (b'{"format": "audiogen-codec/1", "codec": {', "config.json: not valid JSON"),
+])
+def test_a_damaged_codec_checkpoint_is_one_line(dirs, content, expected):
+    codec = Path(dirs[3])
+    (codec / "config.json").write_bytes(content)
+    (codec / "model.safetensors").write_bytes(b"\0" * 16)
+    with pytest.raises(SystemExit) as exc:
+        train_main(dirs)
+    message = str(exc.value.code)
+    assert "\n" not in message and message.startswith(f"audiogen.train: {codec / 'config.json'}: ") and expected in message
