@@ -176,3 +176,20 @@ def test_a_section_must_be_a_mapping(tmp_path):
         params_section("train", p)
     p.write_text("")
     assert read_params(p) == {}
+
+
+def test_no_cli_parses_a_number_with_a_bare_int_or_float():
+    """Every numeric flag of audiogen/ and pipeline/ goes through a checked type of this module: a bare
+    `type=int` / `type=float` would take -1, nan or inf without a word."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    bare = []
+    for path in sorted([*(repo / "audiogen").rglob("*.py"), *(repo / "pipeline").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+                for kw in node.keywords:
+                    if kw.arg == "type" and isinstance(kw.value, ast.Name) and kw.value.id in ("int", "float"):
+                        bare.append(f"{path.relative_to(repo)}:{node.lineno}")
+    assert not bare, f"numeric flags without a range check (use audiogen.io.arguments): {bare}"
