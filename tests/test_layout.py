@@ -68,7 +68,8 @@ def test_a_layout_check_catches_a_wrong_import(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["audiogen.train", "audiogen.generate", "audiogen.evaluate",
-                                    "audiogen.codec.train", "audiogen.evaluation.tagger.train"])
+                                    "audiogen.codec.train", "audiogen.evaluation.tagger.train",
+                                    "audiogen.convert"])
 def test_cli_help_loads_no_heavy_library(module):
     code = (f"import sys, runpy; sys.argv = ['x', '--help']\n"
             f"try:\n    runpy.run_module({module!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"

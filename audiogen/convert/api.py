@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from audiogen.convert.package import CODEC_FILE, LM_FILE, ConversionError, Package, read_package
+from audiogen.convert.package import CODEC_FILE, LM_FILE, ConversionError, Package, read_package, staging_dir
 
 HF_FILES = (LM_FILE, CODEC_FILE)
 
@@ -137,7 +136,7 @@ def from_audiocraft(lm: str | os.PathLike | Package | None = None, codec: str | 
     model.load_state_dict(project_state(lm_pkg.best_state, config, lm_pkg.path), assign=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     final = out.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = staging_dir(out)
     try:
         codec_model = codec_from_audiocraft(codec_pkg, tmp / "codec", sample_rate=None)
         codec_sha = _sha256(tmp / "codec" / "model.safetensors")
@@ -245,7 +244,7 @@ def to_audiocraft(lm: str | os.PathLike, out: str | os.PathLike, *, codec: str |
         raise ConversionError(f"{out}: exists and is not empty (choose another --out, or --overwrite)")
     version = (meta.get("converted_from") or {}).get("version") or DEFAULT_VERSION
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = staging_dir(out)
     try:
         write_package(tmp / LM_FILE, best_state, xp_cfg, version)
         write_package(tmp / CODEC_FILE, codec_state, codec_xp, version)

@@ -21,11 +21,10 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from audiogen.convert.package import CODEC_FILE, ConversionError, Package, read_package, section, value
+from audiogen.convert.package import CODEC_FILE, ConversionError, Package, read_package, section, staging_dir, value
 
 FORMAT = "audiogen-codec/1"  # the project's codec checkpoint format (audiogen.codec.model.FORMAT)
 
@@ -206,7 +205,7 @@ def codec_from_audiocraft(pkg: str | os.PathLike | Package | Mapping[str, Any], 
     if name.is_file():  # provenance without the local path (outputs must not depend on where files sit)
         source.update(file=name.name, sha256=_sha256(name))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = staging_dir(out)
     try:
         save_checkpoint(tmp, codec.state_dict(), {"codec": cfg.to_dict(), "converted_from": source}, FORMAT)
         if out.exists():

@@ -57,6 +57,18 @@ class Package:
         return "unknown"
 
 
+def staging_dir(final: str | os.PathLike) -> Path:
+    """An empty temporary folder beside `final`, to be renamed onto it when complete. mkdtemp makes it
+    0700; it gets the permissions an ordinary `mkdir` would (the umask's), so a converted model is as
+    readable as any other folder the user makes."""
+    final = Path(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    return tmp
+
+
 def package_file(path: str | os.PathLike, what: str) -> Path:
     """A package file, or a directory holding audiocraft's name for it (`state_dict.bin` for the LM,
     `compression_state_dict.bin` for the codec)."""
@@ -165,7 +177,7 @@ def write_package(path: str | os.PathLike, best_state: dict[str, Any], xp_cfg: s
            "xp.cfg": xp_cfg, "version": version or DEFAULT_VERSION, "exported": True}
     # Saved under its final name inside a temporary folder: torch.save names the zip's root folder after
     # the file ("state_dict/data.pkl", as audiocraft's own exports), so the bytes never depend on a temp name.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent))
+    tmp = staging_dir(p)
     try:
         torch.save(pkg, tmp / p.name)
         os.replace(tmp / p.name, p)

@@ -2,6 +2,8 @@
 convert → generate → export → convert."""
 from __future__ import annotations
 
+import os
+
 import subprocess
 import sys
 import zipfile
@@ -129,6 +131,10 @@ def test_command_line_convert_generate_export(tmp_path, tiny_t5_dir, lm_referenc
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ["codec", "lm"]
     assert [p.name for p in out.parent.iterdir()] == ["audiogen-tiny"]  # no temporary folder left
+    umask = os.umask(0)
+    os.umask(umask)
+    for folder in (out, out / "lm", out / "codec"):  # as readable as a folder made by mkdir
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, oct(folder.stat().st_mode)
     wav = tmp_path / "rain.wav"
     r = _run("-m", "audiogen.generate", "rain", "--lm", str(out / "lm"), "-o", str(wav), "--duration", "0.5")
     assert r.returncode == 0, r.stderr[-2000:]
