@@ -1,7 +1,7 @@
 """The LM trainer's configuration: params.yaml `train:` as a typed dataclass.
 
-Every key of `train:` maps to one field here (nested `mix` to `MixParams`); unknown keys are an
-error naming them, so a typo in params.yaml never silently trains with a default.
+Every key of `train:` maps to one field here (nested `mix` to `MixParams`, `lora` to `LoraParams`);
+unknown keys are an error naming them, so a typo in params.yaml never silently trains with a default.
 """
 from __future__ import annotations
 
@@ -23,6 +23,22 @@ class MixParams:
     p: float = 0.5                         # probability that a row becomes a mixture of two clips
     snr_db: tuple[float, float] = (-5.0, 5.0)
     min_overlap: float = 0.5               # fraction of the segment where both clips sound
+
+
+LORA_GROUPS = ("attention", "cross_attention", "feed_forward")
+LOSS_AVERAGES = ("token", "codebook")
+CFG_DROPOUT_SCOPES = ("sample", "batch")
+
+
+@dataclass(frozen=True)
+class LoraParams:
+    """LoRA through peft on the `init_from` checkpoint (audiogen/training/finetune.py)."""
+
+    rank: int = 0                          # 0: off (init_from then fine-tunes every weight)
+    alpha: float = 16.0                    # the update is scaled by alpha / rank
+    dropout: float = 0.0                   # dropout on the LoRA branch's input
+    targets: tuple[str, ...] = ("attention", "cross_attention")   # groups of LORA_GROUPS
+    train_text_proj: bool = True           # the text projection trains fully (the release's did)
 
 
 @dataclass(frozen=True)
@@ -56,11 +72,19 @@ class TrainConfig:
     use_gpu: bool = False
     ema: float = 0.0                       # EMA decay of the weights (0: off; reference 0.99)
     threads: int | None = None             # torch threads per worker (None: torch's default)
+    # Fine-tuning (audiogen/training/finetune.py): start from an LM checkpoint folder; its shape,
+    # options and text encoder replace lm_preset/lm_overrides/pattern/text_encoder.
+    init_from: str | None = None
+    lora: LoraParams = field(default_factory=LoraParams)
+    # Recipe options for parity with audiocraft's release (AUDIOCRAFT.md §E); defaults: this project's.
+    loss_average: str = "token"            # token | codebook (mean of the K per-codebook means; recipe.micro_objective)
+    cfg_dropout_scope: str = "sample"      # sample (each row) | batch (the whole micro-batch at once)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["betas"] = list(self.betas)
         d["mix"]["snr_db"] = list(self.mix.snr_db)
+        d["lora"]["targets"] = list(self.lora.targets)
         return d
 
     @classmethod
@@ -81,6 +105,7 @@ class TrainConfig:
         if "betas" in d:
             d["betas"] = number_list(d["betas"], "train.betas", 2)
         d["lm_overrides"] = dict(d.get("lm_overrides") or {})
+        d["lora"] = _lora_params(d.pop("lora", None))
         cfg = cls(mix=MixParams(**mix), **d)
         cfg.validate()
         return cfg
@@ -103,6 +128,27 @@ class TrainConfig:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"params train: {msg}")
+        self._validate_finetune()
+
+    def _validate_finetune(self) -> None:
+        check_numbers(self, {"lora.rank": nonnegative_int, "lora.alpha": positive_float,
+                             "lora.dropout": float_in(0, 1, hi_open=True)}, "train")
+        unknown = [g for g in self.lora.targets if g not in LORA_GROUPS]
+        checks = [
+            (self.init_from is None or (isinstance(self.init_from, str) and self.init_from.strip() != ""),
+             f"init_from must be a checkpoint folder or null, got {self.init_from!r}"),
+            (self.lora.rank == 0 or self.init_from is not None,
+             "lora.rank > 0 needs init_from (a checkpoint to adapt)"),
+            (not unknown, f"lora.targets {unknown}: choose among {list(LORA_GROUPS)}"),
+            (self.lora.rank == 0 or bool(self.lora.targets), "lora.targets is empty: name at least one group"),
+            (isinstance(self.lora.train_text_proj, bool), "lora.train_text_proj must be true or false"),
+            (self.loss_average in LOSS_AVERAGES, f"loss_average {self.loss_average!r}: use one of {list(LOSS_AVERAGES)}"),
+            (self.cfg_dropout_scope in CFG_DROPOUT_SCOPES,
+             f"cfg_dropout_scope {self.cfg_dropout_scope!r}: use one of {list(CFG_DROPOUT_SCOPES)}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ParamError(f"train.{msg}")
 
     def fingerprint(self) -> str:
         """What a checkpoint must share with this run to be resumed: everything except the step
@@ -123,6 +169,24 @@ TRAIN_NUMBERS = {
     "log_every": positive_int, "seed": seed, "num_workers": nonnegative_int, "ema": float_in(0, 1, hi_open=True),
     "threads": positive_int.or_none,
 }
+
+
+def _lora_params(value: Any) -> LoraParams:
+    """params.yaml `train.lora` (a mapping; null = the defaults) as LoraParams."""
+    if value is None:
+        return LoraParams()
+    if not isinstance(value, dict):
+        raise ParamError(f"train.lora: expected a mapping of keys, got {value!r}")
+    d = dict(value)
+    check_keys(LoraParams, d, "params.yaml train.lora")
+    if "targets" in d:
+        targets = d["targets"]
+        if isinstance(targets, str):
+            targets = [targets]
+        if not isinstance(targets, (list, tuple)) or not all(isinstance(t, str) for t in targets):
+            raise ParamError(f"train.lora.targets: expected a list of {list(LORA_GROUPS)}, got {value['targets']!r}")
+        d["targets"] = tuple(targets)
+    return LoraParams(**d)
 
 
 def read_params(path: str | os.PathLike | None = None) -> dict[str, Any]:

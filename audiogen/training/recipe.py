@@ -19,10 +19,33 @@ def inverse_sqrt_lr(step: int, base_lr: float, warmup: int) -> float:
     return base_lr * min(s / warmup, math.sqrt(warmup / s))
 
 
-def cfg_dropout_mask(batch: int, p: float, generator: torch.Generator) -> torch.Tensor:
+def cfg_dropout_mask(batch: int, p: float, generator: torch.Generator, scope: str = "sample") -> torch.Tensor:
     """`[batch]` bool: rows whose text becomes the null condition, each with probability `p`
-    (per sample, as PAPER.md prefers to the reference's whole-batch dropout)."""
+    (scope "sample", as PAPER.md prefers), or all rows at once with probability `p` (scope "batch":
+    the reference's whole-batch dropout, audiocraft's `ClassifierFreeGuidanceDropout`)."""
+    if scope == "batch":
+        return (torch.rand(1, generator=generator) < p).expand(batch).clone()
+    if scope != "sample":
+        raise ValueError(f"cfg dropout scope {scope!r}: use sample or batch")
     return torch.rand(batch, generator=generator) < p
+
+
+def micro_objective(loss: torch.Tensor, ce_per_codebook: torch.Tensor, num_tokens: int, global_tokens: float,
+                    micro_steps: int, average: str = "token") -> torch.Tensor:
+    """What one micro-batch adds to the step's objective (its backward accumulates the gradient).
+
+    "token" (this project): `loss · n / N`, N = the tokens of all micro-batches and ranks divided by
+    the number of ranks, so DDP's gradient average equals the gradient of one big batch's token mean.
+    "codebook" (audiocraft, AUDIOCRAFT.md §E): the mean of the K per-codebook means `[K]`, each
+    micro-batch (and, through DDP's average, each rank) weighing the same whatever its token count.
+    In this project's loss every codebook counts the same tokens (all real frames), so the two
+    differ in how micro-batches and ranks are weighted.
+    """
+    if average == "codebook":
+        return ce_per_codebook.mean() / micro_steps
+    if average != "token":
+        raise ValueError(f"loss average {average!r}: use token or codebook")
+    return loss * num_tokens / max(global_tokens, 1.0)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
