@@ -118,49 +118,60 @@ class AisfxJudge:
 
 
 class AisfxBackend:
-    """The judge as a metric backend (module doc). Clips of any length: a clip's blocks are scored
-    together with every other clip's, then averaged back per clip."""
+    """The judge as a metric backend (module doc). Clips of any length: the blocks of all the clips
+    asked for are scored together, then averaged back per clip.
+
+    An evaluation asks for the same clips several times (FAD, KL and top-class agreement, each γ
+    against the same references), so each clip's results are kept, keyed by its samples' digest,
+    its rate and the head: every clip goes through the network once."""
 
     roles = frozenset({"fad", "kl"})
     sample_rate = frontend.SAMPLE_RATE
+    cache_size = 8192  # clips kept (each ~2.5 kB)
 
     def __init__(self, judge: AisfxJudge, head: str = DEFAULT_HEAD, name: str | None = None):
         judge.head_index(head)
         self.judge, self.head = judge, head
         self.name = name or (f"aisfx:{head}" if head != DEFAULT_HEAD else "aisfx")
+        self._cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def load(cls, head: str = DEFAULT_HEAD, device: str = "cpu", name: str | None = None) -> "AisfxBackend":
         return cls(AisfxJudge(device), head, name)
 
-    def _per_clip(self, audios: Sequence[np.ndarray], sr: int, head: str | None
-                  ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        parts = [frontend.judge_input(a, sr) for a in audios]
-        if not parts:
-            return [], ([] if head else None)
-        emb, logits = self.judge.block_outputs(np.concatenate(parts), head)
-        bounds = np.cumsum([0] + [len(p) for p in parts])
-        split = lambda a: [a[s:e] for s, e in zip(bounds[:-1], bounds[1:])]  # noqa: E731
-        return split(emb), (split(logits) if logits is not None else None)
+    def _key(self, audio: np.ndarray, sr: int) -> tuple:
+        import hashlib
 
-    def embed(self, audios: Sequence[np.ndarray], sr: int) -> np.ndarray:
-        """Clips `[T_i]` → `[N, 512]`: each clip's block embeddings averaged."""
-        emb, _ = self._per_clip(audios, sr, None)
-        return np.stack([e.mean(axis=0) for e in emb]) if emb else np.zeros((0, EMBED_DIM), np.float32)
+        a = np.ascontiguousarray(audio, dtype=np.float32)
+        return self.head, int(sr), a.size, hashlib.sha1(a.tobytes()).digest()
 
     def embed_and_probs(self, audios: Sequence[np.ndarray], sr: int) -> tuple[np.ndarray, np.ndarray]:
-        """Both at once (one pass of the network): `[N, 512]`, `[N, C]`."""
+        """Clips `[T_i]` → (`[N, 512]` block embeddings averaged, `[N, C]` the head's softmax per block
+        averaged over the clip's blocks), one pass of the network for the clips not seen before."""
         from audiogen.evaluation.metrics.kl import softmax
 
-        emb, logits = self._per_clip(audios, sr, self.head)
+        keys = [self._key(a, sr) for a in audios]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if todo:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            parts = [frontend.judge_input(audios[first[k]], sr) for k in todo]
+            emb, logits = self.judge.block_outputs(np.concatenate(parts), self.head)
+            bounds = np.cumsum([0] + [len(p) for p in parts])
+            if len(self._cache) + len(todo) > self.cache_size:
+                self._cache.clear()
+            for k, a, b in zip(todo, bounds[:-1], bounds[1:]):
+                self._cache[k] = (emb[a:b].mean(axis=0), softmax(logits[a:b]).mean(axis=0))
         c = self.judge.heads[self.head][1]
-        if not emb:
+        if not keys:
             return np.zeros((0, EMBED_DIM), np.float32), np.zeros((0, c))
-        return (np.stack([e.mean(axis=0) for e in emb]),
-                np.stack([softmax(l).mean(axis=0) for l in logits]))
+        return np.stack([self._cache[k][0] for k in keys]), np.stack([self._cache[k][1] for k in keys])
+
+    def embed(self, audios: Sequence[np.ndarray], sr: int) -> np.ndarray:
+        """Clips → `[N, 512]` (FAD, retrieval)."""
+        return self.embed_and_probs(audios, sr)[0]
 
     def label_probs(self, audios: Sequence[np.ndarray], sr: int) -> np.ndarray:
-        """Clips → `[N, C]`: the head's softmax per block, averaged over the clip's blocks."""
+        """Clips → `[N, C]` (KL)."""
         return self.embed_and_probs(audios, sr)[1]
 
     tag_probs = label_probs
