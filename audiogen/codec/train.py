@@ -8,19 +8,21 @@ Each step: the codec reconstructs a batch of random segments; the MS-STFT discri
 hinge step on (real, reconstruction); the codec takes an Adam step on L1 + multi-scale mel +
 adversarial + feature matching (through the gradient balancer when on) + commitment.
 
-Outputs in `--out`: `config.json` + `model.safetensors` (the codec, `Codec.from_pretrained`),
-`state.pt` (step, discriminator, optimizers, balancer, per-rank RNG and data positions; loaded with
-`weights_only=True`). Validation SI-SNR and mel distance go to dvclive in `--live-dir`.
+Outputs in `--out`: `state.pt`, each checkpoint's one commit point (step, codec weights,
+discriminator, optimizers, balancer, per-rank RNG and data positions; audiogen.io.trainer_state),
+and, derived from it, `config.json` + `model.safetensors` (the codec, `Codec.from_pretrained`). On
+Ray Train a lost worker restarts the group from that checkpoint. Validation SI-SNR and mel distance
+go to dvclive in `--live-dir`.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -142,31 +144,27 @@ class _Trainer:
                 mel.extend(float(self.mel_distance(y[j: j + 1], x[j: j + 1])) for j in range(x.shape[0]))
         return {"si_snr": float(torch.cat(snr).mean()), "mel_distance": sum(mel) / len(mel)}
 
-    # state.pt: everything except the codec weights, which live in model.safetensors.
+    # state.pt (audiogen.io.trainer_state): everything a resume reads, the codec weights included.
     def state_dict(self, positions: list[dict[int, list[int]]], rng: list[Any]) -> dict[str, Any]:
-        return {"step": self.step, "config": self.cfg.to_dict(),
+        return {"step": self.step, "config": self.cfg.to_dict(), "model": self.codec.state_dict(),
                 "disc": self.disc.state_dict() if self.disc else None,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else None,
                 "balancer": self.balancer.state_dict(), "rng": rng,
                 "positions": [{int(k): list(v) for k, v in p.items()} for p in positions]}
 
-    def load(self, out: Path) -> dict[str, Any]:
-        import torch
-        from safetensors.torch import load_file
-
-        state = torch.load(out / STATE_NAME, map_location="cpu", weights_only=True)
+    def load(self, state: dict[str, Any], path: Path) -> None:
+        """Continue from a committed `state` (`load_resume_state`) read from `path`."""
         saved = TrainConfig.from_dict(state["config"])
         if saved.codec_config() != self.cfg.codec_config() or saved.losses != self.cfg.losses:
-            raise SystemExit(f"{out / STATE_NAME}: checkpoint of another codec or loss setup "
+            raise SystemExit(f"{path}: checkpoint of another codec or loss setup "
                              f"(preset {saved.preset!r}, {saved.overrides}); use another --out or drop --resume")
-        self.codec.load_state_dict(load_file(str(out / "model.safetensors"), device="cpu"))
+        self.codec.load_state_dict(state["model"])
         if self.disc is not None and state["disc"] is not None:
             self.disc.load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["opt_d"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.balancer.load_state_dict(state["balancer"])
         self.step = int(state["step"])
-        return state
 
 
 def _fingerprint(module) -> float:
@@ -177,23 +175,27 @@ def _fingerprint(module) -> float:
         return float(sum(t.detach().double().sum() * (i + 1) for i, t in enumerate(module.state_dict().values())))
 
 
-def _save(trainer: _Trainer, out: Path, positions: dict[int, list[int]]) -> bool:
+def _save(trainer: _Trainer, out: Path, positions: dict[int, list[int]], run: dict[str, Any]) -> bool:
     """Collective: every rank sends its RNG, data positions and a checksum of its codec; rank 0
-    writes the checkpoint. Returns whether all ranks hold the same codec (DDP + synced codebooks)."""
+    commits the checkpoint (state.pt, then the public config.json + model.safetensors derived from
+    it: audiogen.io.trainer_state). Returns whether all ranks hold the same codec (DDP + synced
+    codebooks)."""
     import torch
 
+    from audiogen.codec.model import FORMAT
+    from audiogen.io.trainer_state import commit_checkpoint, mark_committed, model_files, worker_kill_point
+
+    worker_kill_point(trainer.rank, trainer.step)
     all_pos = _gather(positions)
     all_rng = _gather(torch.get_rng_state())
     prints = _gather(_fingerprint(trainer.codec))
     in_sync = all(p == prints[0] for p in prints)
     if not in_sync:
         log.warning("codec differs across ranks at step %d: %s", trainer.step, prints)
-    if trainer.rank != 0:
-        return in_sync
-    trainer.codec.save_pretrained(out)
-    tmp = out / f".{STATE_NAME}.{os.getpid()}.tmp"
-    torch.save(trainer.state_dict(all_pos, all_rng), tmp)
-    os.replace(tmp, out / STATE_NAME)
+    if trainer.rank == 0:
+        files = model_files(trainer.codec.state_dict(), {"codec": trainer.codec.config.to_dict()}, FORMAT)
+        commit_checkpoint(out, "codec", trainer.state_dict(all_pos, all_rng), files)
+        mark_committed(run.get("ray_run_dir"), trainer.step)
     return in_sync
 
 
@@ -220,9 +222,13 @@ def train_loop(run: dict[str, Any]) -> dict[str, float]:
 
     trainer = _Trainer(cfg, device)
     positions: dict[int, list[int]] = {}
-    resumed = run.get("resume") and (out / STATE_NAME).exists()
+    # A Ray Train group restarted after a lost worker resumes from the committed state.
+    resume = run.get("resume") or _ray_restarted(run)
+    state = _load_state(out) if resume else None
+    resumed = state is not None
     if resumed:
-        state = trainer.load(out)
+        trainer.load(state, out / STATE_NAME)
+        log.info("resumed from %s at step %d", out / STATE_NAME, trainer.step)
         rngs, pos = state["rng"], state["positions"]
         if len(rngs) != world:
             log.warning("resuming with %d workers, checkpoint had %d: data streams restart", world, len(rngs))
@@ -288,32 +294,50 @@ def train_loop(run: dict[str, Any]) -> dict[str, float]:
                 live.make_summary()
             running = {}
         if trainer.step % cfg.checkpoint_every == 0 or trainer.step == steps:
-            in_sync = _save(trainer, out, positions) and in_sync
+            in_sync = _save(trainer, out, positions, run) and in_sync
     if bar is not None:
         bar.close()
     if trainer.step == start_step and rank == 0:  # nothing to do: report the checkpoint as it is
         val = trainer.validate(valid)
     if live is not None:
         live.end()
-    result = {"step": trainer.step, "seconds": time.time() - t0, "ranks_in_sync": in_sync, **{f"valid_{k}": v for k, v in val.items()}}
+    result = {"step": trainer.step, "start_step": start_step, "seconds": time.time() - t0, "ranks_in_sync": in_sync,
+              **{f"valid_{k}": v for k, v in val.items()}}
     result = _gather(result)[0]
     if run.get("ray"):
-        import ray.train
+        from audiogen.io.trainer_state import report_ray_result
 
         # Ray Train keeps the metrics that come with a checkpoint: rank 0 attaches a tiny one
         # (the metrics as JSON; the real checkpoint is in `out`), the others report alone.
-        with tempfile.TemporaryDirectory() as tmp:
-            ckpt = None
-            if rank == 0:
-                (Path(tmp) / "result.json").write_text(json.dumps(result))
-                ckpt = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(result, checkpoint=ckpt)
+        report_ray_result(rank, result)
     return result
 
 
+def _load_state(out: Path) -> dict[str, Any] | None:
+    """The committed codec state in `out` (None: none there); a damaged one is one line."""
+    from audiogen.io.checkpoint import CheckpointError
+    from audiogen.io.trainer_state import load_resume_state
+
+    try:
+        return load_resume_state(out, "codec")
+    except CheckpointError as err:
+        raise SystemExit(f"codec.train: {err}") from None
+
+
+def _ray_restarted(run: dict[str, Any]) -> bool:
+    from audiogen.io.trainer_state import ray_restarted
+
+    if ray_restarted(run.get("ray_run_dir")):
+        log.info("Ray Train restarted the worker group: resuming from the last checkpoint")
+        return True
+    return False
+
+
 # --- Ray Train --------------------------------------------------------------------------------
-def run_ray(run: dict[str, Any], num_workers: int, use_gpu: bool, storage: str) -> dict[str, float]:
-    """The same loop on `num_workers` Ray Train workers (DDP). Joins RAY_ADDRESS if set."""
+def run_ray(run: dict[str, Any], num_workers: int, use_gpu: bool, storage: str,
+            max_failures: int = 3) -> dict[str, float]:
+    """The same loop on `num_workers` Ray Train workers (DDP). Joins RAY_ADDRESS if set. A lost
+    worker restarts the group from the last checkpoint, up to `max_failures` times."""
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -321,14 +345,18 @@ def run_ray(run: dict[str, Any], num_workers: int, use_gpu: bool, storage: str) 
     if not ray.is_initialized():
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    from audiogen.io.trainer_state import ray_run_config
+
     cpus = max(1, int(run.get("threads") or 1))
+    name = f"codec-{uuid.uuid4().hex[:12]}"  # this run's own folder in storage: a restart resumes only its checkpoints
     trainer = TorchTrainer(
         train_loop,
-        train_loop_config={**run, "ray": True},
+        train_loop_config={**run, "ray": True, "ray_run_dir": str(Path(storage).resolve() / name)},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cpus, **({"GPU": 1} if use_gpu else {})}),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        run_config=RunConfig(name=f"codec-{os.getpid()}", storage_path=str(Path(storage).resolve())),
+        # A lost worker: Ray Train restarts the group, which resumes from OUT/state.pt.
+        run_config=RunConfig(**ray_run_config(name, storage, max_failures)),
     )
     return dict(trainer.fit().metrics or {})
 

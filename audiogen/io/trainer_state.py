@@ -297,14 +297,34 @@ def _legacy(out: Path, state: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- Ray Train: a lost worker restarts the group from the committed state ---------------------------
-RAY_MARKER = "checkpoint.json"
+RESTART_MARKER = "committed.json"
 
 
-def report_ray_checkpoint(rank: int, step: int, run_id: str | None, result: Mapping[str, Any] | None = None) -> None:
-    """Collective on Ray Train workers, after a commit: tell Ray Train that this run has a checkpoint
-    (a tiny marker: the state itself is OUT/state.pt), so that a group restarted after a lost worker
-    finds it (`ray_restarted`) and resumes. `result`: the run's final metrics (`result.json` beside
-    the marker, for the driver; numbers also as Ray Train metrics)."""
+def mark_committed(run_dir: str | os.PathLike | None, step: int) -> None:
+    """Rank 0 on Ray Train, after each commit: note in this run's own Ray Train folder (RUN_DIR,
+    unique per run, on the storage every node sees) that OUT/state.pt now holds a checkpoint of this
+    run, so that a group restarted after a lost worker resumes from it (`ray_restarted`). A file of
+    ours rather than `ray.train.get_checkpoint()`: Ray Train registers reported checkpoints
+    asynchronously, and a worker lost soon after a report restarts without it."""
+    import json
+
+    if not run_dir:
+        return
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{RESTART_MARKER}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"step": int(step)}) + "\n")
+    os.replace(tmp, d / RESTART_MARKER)
+
+
+def ray_restarted(run_dir: str | os.PathLike | None) -> bool:
+    """Whether this worker group is a restart of a run that has committed a checkpoint already."""
+    return bool(run_dir) and (Path(run_dir) / RESTART_MARKER).is_file()
+
+
+def report_ray_result(rank: int, result: Mapping[str, Any]) -> None:
+    """Collective on Ray Train workers at the end: the final metrics reach the driver (`result.json`
+    in a tiny Ray checkpoint from rank 0; the numbers also as Ray Train metrics)."""
     import json
     import tempfile
 
@@ -313,34 +333,15 @@ def report_ray_checkpoint(rank: int, step: int, run_id: str | None, result: Mapp
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = None
         if rank == 0:
-            (Path(tmp) / RAY_MARKER).write_text(json.dumps({"step": int(step), "run_id": run_id}))
-            if result is not None:
-                (Path(tmp) / "result.json").write_text(json.dumps(dict(result), default=str))
+            (Path(tmp) / "result.json").write_text(json.dumps(dict(result), default=str))
             ckpt = ray.train.Checkpoint.from_directory(tmp)
-        metrics = {"step": int(step)} if result is None else {
-            k: v for k, v in result.items() if isinstance(v, (int, float))}
-        ray.train.report(metrics, checkpoint=ckpt)
-
-
-def ray_restarted(run_id: str | None) -> bool:
-    """On a Ray Train worker: whether this group is a restart of run `run_id` after a failure (Ray
-    Train hands it the checkpoint marker an earlier group of the same run reported)."""
-    import json
-
-    import ray.train
-
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is None or not run_id:
-        return False
-    with ckpt.as_directory() as d:
-        marker = Path(d) / RAY_MARKER
-        return marker.is_file() and json.loads(marker.read_text()).get("run_id") == run_id
+        ray.train.report({k: v for k, v in result.items() if isinstance(v, (int, float))}, checkpoint=ckpt)
 
 
 def ray_run_config(name: str, storage: str | os.PathLike, max_failures: int) -> dict[str, Any]:
     """`RunConfig` keywords shared by the trainers on Ray Train: a lost worker restarts the group
-    (up to `max_failures` times), which resumes from OUT/state.pt; only the newest marker is kept.
-    The test hooks' environment reaches the workers."""
+    (up to `max_failures` times), which resumes from OUT/state.pt (RUN_DIR = storage/name, see
+    `mark_committed`). The test hooks' environment reaches the workers."""
     from ray.train import CheckpointConfig, FailureConfig
 
     kw: dict[str, Any] = {"name": name, "storage_path": str(Path(storage).resolve()),

@@ -6,7 +6,9 @@ log-mel per band with the training clips' statistics, and trains on random crops
 (shorter clips are tiled) with BCE over the classes. Augmentation: coloured noise at a random SNR on
 half of the crops (so that codec and generation artefacts do not read as another class) and one
 frequency and one time mask. Validates on the `valid` split (whole clips, one at a time) and writes:
-- `OUT/config.json` + `OUT/model.safetensors` (`Tagger.from_pretrained`);
+- `OUT/state.pt`: a checkpoint at every epoch's end, one commit point each (audiogen.io.trainer_state;
+  `--resume auto` continues from it), and, derived from it, `OUT/config.json` +
+  `OUT/model.safetensors` (`Tagger.from_pretrained`);
 - `--metrics` (default params `tagger.metrics`): validation mAP (mean over classes with a positive
   and a negative valid clip of the average precision), top-1 (share of valid clips with a target
   whose most probable class is one of them), counts and seconds.
@@ -187,7 +189,9 @@ def _or_none(v: float) -> float | None:
 
 
 # --- training -------------------------------------------------------------------------------
-def train(cfg: TaggerTrainConfig, shards: Path, out: Path) -> dict[str, Any]:
+def train(cfg: TaggerTrainConfig, shards: Path, out: Path, resume: bool = False) -> dict[str, Any]:
+    """Train, committing a checkpoint at every epoch's end (the last one carries the validation);
+    `resume`: continue from OUT/state.pt when it was trained with the same params and data."""
     import torch
     from tqdm import tqdm
 
@@ -246,10 +250,32 @@ def train(cfg: TaggerTrainConfig, shards: Path, out: Path) -> dict[str, Any]:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.1)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    bar = tqdm(total=total, desc="train_tagger", unit="step", file=sys.stderr, mininterval=2.0)
-    losses: list[float] = []
+    training = {"params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
+                           if k not in ("shards", "out", "metrics")},
+                "train_shards": [p.name for p in train_paths], "valid_shards": [p.name for p in valid_paths],
+                "train_clips": len(waves), "valid_clips": len(v_waves), "class_counts": counts, "steps": total}
+    fingerprint = _fingerprint(cfg, training, classes)
+
+    # --- resume: from the committed state.pt of an epoch's end (audiogen.io.trainer_state) -------
+    start_epoch, losses, result = 0, [], None
+    state = _load_state(out) if resume else None
+    if state is not None and state.get("fingerprint") != fingerprint:
+        log.info("%s was trained with other params or data: starting fresh", out / "state.pt")
+    elif state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, losses = int(state["epoch"]), list(state["epoch_losses"])
+        result = state.get("result")
+        log.info("resumed from %s after epoch %d of %d", out / "state.pt", start_epoch, cfg.epochs)
+    del state
+
+    bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, desc="train_tagger", unit="step",
+               file=sys.stderr, mininterval=2.0)
     model.train()
-    for _ in range(cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs):
         order = rng.permutation(len(waves))
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
@@ -270,24 +296,69 @@ def train(cfg: TaggerTrainConfig, shards: Path, out: Path) -> dict[str, Any]:
             bar.update(1)
             if len(losses) % 10 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
+        losses = losses[-steps_per_epoch:]  # the last epoch's: final_train_loss
+        info = {**training, "epoch": epoch + 1}
+        if epoch + 1 == cfg.epochs:  # the last epoch: validate, and the checkpoint is the final one
+            model.eval()
+            result = _validate(model, v_waves, y_valid, len(classes))
+            result.update({"valid_clips": len(v_waves), "train_clips": len(waves), "classes": len(classes),
+                           "steps": total, "final_train_loss": float(np.mean(losses))})
+            info = {**training, "final_train_loss": result["final_train_loss"],
+                    "valid_map": _or_none(result["valid_map"]), "valid_top1": _or_none(result["valid_top1"])}
+        _commit(out, model, opt, sched, rng, epoch + 1, (epoch + 1) * steps_per_epoch, losses, fingerprint, info,
+                result)
     bar.close()
-    model.eval()
+    return {**result, "seconds": round(time.time() - t0, 1)}
+
+
+def _validate(model, v_waves: list[np.ndarray], y_valid: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Whole valid clips one at a time (eval mode): mAP, top-1 and their counts."""
+    import torch
+
     with torch.no_grad():
         scores = np.stack([model(torch.from_numpy(w.astype(np.float32) / 32767.0)[None])[0][0].numpy()
-                           for w in v_waves]) if v_waves else np.zeros((0, len(classes)))
+                           for w in v_waves]) if v_waves else np.zeros((0, num_classes))
     val = evaluate(scores, y_valid) if v_waves else {"map": float("nan"), "top1": float("nan"),
                                                           "map_classes": 0, "top1_clips": 0}
-    training = {"params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
-                           if k not in ("shards", "out", "metrics")},
-                "train_shards": [p.name for p in train_paths], "valid_shards": [p.name for p in valid_paths],
-                "train_clips": len(waves), "valid_clips": len(v_waves), "class_counts": counts,
-                "steps": total, "final_train_loss": float(np.mean(losses[-steps_per_epoch:])),
-                "valid_map": _or_none(val["map"]), "valid_top1": _or_none(val["top1"])}
-    model.save_pretrained(out, training)
     return {"valid_map": val["map"], "valid_top1": val["top1"], "valid_map_classes": val["map_classes"],
-            "valid_top1_clips": val["top1_clips"], "valid_clips": len(v_waves), "train_clips": len(waves),
-            "classes": len(classes), "steps": total, "final_train_loss": training["final_train_loss"],
-            "seconds": round(time.time() - t0, 1)}
+            "valid_top1_clips": val["top1_clips"]}
+
+
+def _fingerprint(cfg: TaggerTrainConfig, training: dict[str, Any], classes: list[str]) -> str:
+    """What a checkpoint must share with this run to be resumed: the params (not paths or threads)
+    and the data (shards, clip counts, classes)."""
+    import hashlib
+
+    data = {**training, "params": {k: v for k, v in training["params"].items() if k != "threads"},
+            "classes": classes}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _commit(out: Path, model, opt, sched, rng: np.random.Generator, epoch: int, step: int, losses: list[float],
+            fingerprint: str, training: dict[str, Any], result: dict[str, Any] | None) -> None:
+    """One checkpoint at an epoch's end: state.pt (weights, optimiser, schedule, both RNGs, epoch)
+    at one commit point, then the public config.json + model.safetensors derived from it."""
+    import torch
+
+    from audiogen.evaluation.tagger.model import FORMAT
+    from audiogen.io.trainer_state import commit_checkpoint, model_files
+
+    weights = model.state_dict()
+    files = model_files(weights, {"tagger": model.config.to_dict(), "training": training}, FORMAT)
+    state = {"step": step, "epoch": epoch, "fingerprint": fingerprint, "model": dict(weights),
+             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng.bit_generator.state,
+             "torch_rng": torch.get_rng_state(), "epoch_losses": list(losses), "result": result}
+    commit_checkpoint(out, "tagger", state, files)
+
+
+def _load_state(out: Path) -> dict[str, Any] | None:
+    from audiogen.io.checkpoint import CheckpointError
+    from audiogen.io.trainer_state import load_resume_state
+
+    try:
+        return load_resume_state(out, "tagger")
+    except CheckpointError as err:
+        raise SystemExit(f"tagger_train: {err}") from None
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -302,6 +373,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--batch-size", type=positive_int, help=">= 1")
     ap.add_argument("--seed", type=seed, help=f"in [0, {seed.hi}]")
     ap.add_argument("--threads", type=positive_int, help="torch threads, >= 1 (results are reproducible per thread count)")
+    ap.add_argument("--resume", choices=["auto", "never"], default="never",
+                    help="auto: continue from OUT/state.pt when it was trained with the same params and data")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     section = tagger_params(args.params)
@@ -312,7 +385,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     shards, out = Path(cfg.shards), Path(cfg.out)
     if not shards.is_dir():
         raise SystemExit(f"tagger_train: {shards}: no such shard directory")
-    result = train(cfg, shards, out)
+    result = train(cfg, shards, out, resume=args.resume == "auto")
     metrics = Path(cfg.metrics)
     metrics.parent.mkdir(parents=True, exist_ok=True)
     clean = {k: _or_none(v) if isinstance(v, float) else v for k, v in result.items()}
