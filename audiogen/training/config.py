@@ -69,6 +69,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     num_workers: int = 0                   # Ray Train workers (DDP); 0 = train in this process
+    max_failures: int = 3                  # Ray Train: restarts of the group after a lost worker (from the last checkpoint)
     use_gpu: bool = False
     ema: float = 0.0                       # EMA decay of the weights (0: off; reference 0.99)
     threads: int | None = None             # torch threads per worker (None: torch's default)
@@ -154,7 +155,8 @@ class TrainConfig:
         """What a checkpoint must share with this run to be resumed: everything except the step
         budget and the bookkeeping cadence (raising max_steps continues a run)."""
         d = self.to_dict()
-        for k in ("max_steps", "checkpoint_every", "valid_every", "log_every", "threads", "loader_workers"):
+        for k in ("max_steps", "checkpoint_every", "valid_every", "log_every", "threads", "loader_workers",
+                  "max_failures"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -167,7 +169,7 @@ TRAIN_NUMBERS = {
     "mix.min_overlap": float_in(0, 1, lo_open=True), "shuffle_buffer": nonnegative_int,
     "loader_workers": nonnegative_int, "checkpoint_every": positive_int, "valid_every": positive_int,
     "log_every": positive_int, "seed": seed, "num_workers": nonnegative_int, "ema": float_in(0, 1, hi_open=True),
-    "threads": positive_int.or_none,
+    "threads": positive_int.or_none, "max_failures": nonnegative_int,
 }
 
 

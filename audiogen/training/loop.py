@@ -10,9 +10,12 @@ encode the captions with the frozen text encoder; replace the text of a random `
 rows by the null condition; cross-entropy over the codebook pattern (padding frames masked); AdamW
 with the inverse-sqrt schedule, gradient clipping, optional EMA; a NaN/inf step is skipped and counted.
 
-Outputs in `--out`: the LM checkpoint (`config.json`: everything `AudioGen.from_pretrained` needs — LM
+Outputs in `--out`: `state.pt`, each checkpoint's one commit point (live weights, EMA, optimiser,
+step, RNG, loader positions, params fingerprint; `weights_only=True`; audiogen.io.trainer_state), and,
+derived from it, the LM checkpoint (`config.json`: everything `AudioGen.from_pretrained` needs — LM
 shape, pattern, codec path/sha256/frame rate/K/cardinality, text encoder, segment, params;
-`model.safetensors`) and `state.pt` (optimiser, step, RNG, loader position; `weights_only=True`).
+`model.safetensors`). `--resume auto` and a Ray Train group restarted after a lost worker
+(`train.max_failures`) read state.pt alone.
 dvclive logs to `--live-dir` (loss curves as DVC plots).
 """
 from __future__ import annotations
@@ -97,21 +100,20 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     valid = make_valid_batches(run["tokens"], _data_config(cfg), frame_rate=codec.frame_rate,
                                num_codebooks=codec.num_codebooks)
 
-    # --- resume ---------------------------------------------------------------------------------------
+    # --- resume: from the committed state.pt alone (audiogen.io.trainer_state) ---------------------
     step, skipped, seconds_seen = 0, 0, {}
     state_path = out / STATE_NAME
-    if run.get("resume") and state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    # A Ray Train group restarted after a lost worker resumes from the last committed checkpoint.
+    resume = run.get("resume") or _ray_restarted(run)
+    state = _load_state(out) if resume else None
+    if state is not None:
         if state.get("fingerprint") != cfg.fingerprint():
             log.info("%s was trained with other params: starting fresh", state_path)
         elif state.get("world") != world:
             raise SystemExit(f"{state_path}: saved with {state.get('world')} workers, resuming with {world}: "
                              "use the same train.num_workers or another --out")
         else:
-            from safetensors.torch import load_file
-
-            # With EMA on, model.safetensors holds the averaged weights; the live ones are in state.pt.
-            model.load_state_dict(state.get("live_weights") or load_file(str(out / "model.safetensors"), device="cpu"))
+            model.load_state_dict(state["model"])  # the live weights (the public file holds the EMA ones)
             opt.load_state_dict(state["optimizer"])
             if ema is not None and state.get("ema"):
                 ema.load_state_dict(state["ema"])
@@ -120,6 +122,8 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
             step, skipped = int(state["step"]), int(state["skipped"])
             seconds_seen = dict(state["seconds_seen"])
             log.info("resumed from %s at step %d", state_path, step)
+    del state
+    start_step = step  # in the result: where this run (or a restarted Ray Train group) began
 
     peak_flops, peak_source = device_peak_flops(device, lm_cfg.dim)
     flops_per_token = model.flops_per_token(seq_len=model.pattern.num_steps(round(cfg.segment_s * codec.frame_rate)),
@@ -236,7 +240,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
         bar.close()
     if not last_valid:  # nothing left to train: report the checkpoint as it is
         last_valid = _validate(model, ema, valid, encode_batch, autocast)
-    result = {"step": step, "seconds": time.time() - t_start, "skipped_steps": skipped,
+    result = {"step": step, "start_step": start_step, "seconds": time.time() - t_start, "skipped_steps": skipped,
               "loader_skipped": dict(getattr(loader, "skipped", {}) or {}),
               **{f"valid_{k}": v for k, v in last_valid.items()}}
     if live is not None:
@@ -353,32 +357,49 @@ def _validate(model, ema, valid, encode_batch, autocast) -> dict[str, float]:
 
 def _save(out: Path, model, ema, opt, loader, dropout_gen, step, skipped, seconds_seen, cfg: TrainConfig,
           run, codec, codec_sha, text_encoder, world) -> None:
-    """Collective: gather every rank's loader position and RNG; rank 0 writes the checkpoint
-    atomically (weights and config first, state.pt last: a state.pt always matches its weights)."""
-    import torch
-
+    """Collective: gather every rank's loader position and RNG; rank 0 commits the checkpoint:
+    state.pt (live weights, EMA, optimiser, loaders, RNGs, step, fingerprint) at one rename, then the
+    public config.json + model.safetensors (the EMA weights when EMA is on) derived from it
+    (audiogen.io.trainer_state). More public files (an adapter) go into `files` beside them."""
+    from audiogen.io.trainer_state import commit_checkpoint, mark_committed, model_files, worker_kill_point
+    from audiogen.lm.model import FORMAT
     from audiogen.training.distributed import dist_info, gather_objects
 
+    rank = dist_info()[0]
+    worker_kill_point(rank, step)
     loaders = gather_objects(loader.state_dict())
     rngs = gather_objects(dropout_gen.get_state())
-    if dist_info()[0] != 0:
-        return
-    extra = checkpoint_config(cfg, run, codec, codec_sha, text_encoder, step)
-    live_weights = None
-    if ema is not None:  # the checkpoint's weights are the averaged ones; the live ones go to state.pt
-        live_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(ema.weights_for(model))
-    model.save_pretrained(out, extra_config=extra)
-    if live_weights is not None:
-        model.load_state_dict(live_weights)
-    state = {"step": step, "skipped": skipped, "seconds_seen": seconds_seen, "fingerprint": cfg.fingerprint(),
-             "world": world, "optimizer": opt.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-             "loader": loaders, "dropout_rng": rngs}
-    if live_weights is not None:
-        state["live_weights"] = live_weights
-    tmp = out / f".{STATE_NAME}.{os.getpid()}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, out / STATE_NAME)
+    if rank == 0:
+        live = model.state_dict()
+        public = ema.weights_for(model) if ema is not None else live
+        config = {"lm": model.config.to_dict(), **checkpoint_config(cfg, run, codec, codec_sha, text_encoder, step)}
+        files = model_files(public, config, FORMAT)
+        state = {"step": step, "skipped": skipped, "seconds_seen": seconds_seen, "fingerprint": cfg.fingerprint(),
+                 "world": world, "model": {k: v.detach().cpu() for k, v in live.items()},
+                 "optimizer": opt.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                 "loader": loaders, "dropout_rng": rngs}
+        commit_checkpoint(out, "lm", state, files)
+        mark_committed(run.get("ray_run_dir"), step)
+
+
+def _load_state(out: Path) -> dict[str, Any] | None:
+    """The committed LM state in `out` (None: none there); a damaged one is one line."""
+    from audiogen.io.checkpoint import CheckpointError
+    from audiogen.io.trainer_state import load_resume_state
+
+    try:
+        return load_resume_state(out, "lm")
+    except CheckpointError as err:
+        raise SystemExit(f"audiogen.train: {err}") from None
+
+
+def _ray_restarted(run: dict[str, Any]) -> bool:
+    from audiogen.io.trainer_state import ray_restarted
+
+    if ray_restarted(run.get("ray_run_dir")):
+        log.info("Ray Train restarted the worker group: resuming from the last checkpoint")
+        return True
+    return False
 
 
 def checkpoint_config(cfg: TrainConfig, run, codec, codec_sha, text_encoder, step) -> dict[str, Any]:
@@ -422,38 +443,42 @@ def _progress(total: int, initial: int):
 
 
 def _ray_report(result: dict[str, Any], rank: int) -> None:
-    import ray.train
+    from audiogen.io.trainer_state import report_ray_result
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ckpt = None
-        if rank == 0:
-            (Path(tmp) / "result.json").write_text(json.dumps(result, default=str))
-            ckpt = ray.train.Checkpoint.from_directory(tmp)
-        ray.train.report({k: v for k, v in result.items() if isinstance(v, (int, float))}, checkpoint=ckpt)
+    report_ray_result(rank, result)
 
 
 # --- Ray Train ---------------------------------------------------------------------------------------
 def run_ray(run: dict[str, Any], num_workers: int, use_gpu: bool, storage: str) -> dict[str, Any]:
-    """The same loop on `num_workers` Ray Train workers (DDP). Joins RAY_ADDRESS if set."""
+    """The same loop on `num_workers` Ray Train workers (DDP). Joins RAY_ADDRESS if set. A lost
+    worker restarts the group from the last checkpoint, up to `train.max_failures` times."""
+    import uuid
+
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from audiogen.io.trainer_state import ray_run_config
+
     if not ray.is_initialized():
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-    cpus = max(1, int(TrainConfig.from_dict(run["config"]).threads or 1))
+    cfg = TrainConfig.from_dict(run["config"])
+    cpus = max(1, int(cfg.threads or 1))
+    name = f"lm-{uuid.uuid4().hex[:12]}"  # this run's own folder in storage: a restart resumes only its checkpoints
+    run_dir = str(Path(storage).resolve() / name)
     trainer = TorchTrainer(
-        train_loop, train_loop_config={**run, "ray": True},
+        train_loop, train_loop_config={**run, "ray": True, "ray_run_dir": run_dir},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"CPU": cpus, **({"GPU": 1} if use_gpu else {})}),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        run_config=RunConfig(name=f"lm-{os.getpid()}", storage_path=str(Path(storage).resolve())),
+        run_config=RunConfig(**ray_run_config(name, storage, cfg.max_failures)),
     )
     result = trainer.fit()
     if result.checkpoint is not None:
         with result.checkpoint.as_directory() as d:
-            return json.loads((Path(d) / "result.json").read_text())
+            if (Path(d) / "result.json").is_file():
+                return json.loads((Path(d) / "result.json").read_text())
     return dict(result.metrics or {})
 
 
