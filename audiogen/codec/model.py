@@ -135,9 +135,9 @@ class Codec(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "Codec":
         """Load a checkpoint directory; the model comes back in eval mode."""
-        from audiogen.io.checkpoint import load_weights, read_checkpoint_config
+        from audiogen.io.checkpoint import config_section, load_weights_into, read_checkpoint_config
 
         meta = read_checkpoint_config(directory, FORMAT, "codec")
-        model = cls(CodecConfig.from_dict(meta["codec"]))
-        model.load_state_dict(load_weights(directory))
+        model = cls(config_section(directory, meta, "codec", CodecConfig.from_dict))
+        load_weights_into(model, directory)
         return model.to(device).eval()

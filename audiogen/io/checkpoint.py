@@ -101,12 +101,28 @@ def load_weights(directory: str | os.PathLike) -> dict[str, Any]:
                               "damaged); copy the checkpoint again or retrain it") from None
 
 
-def load_weights_into(model: Any, directory: str | os.PathLike) -> None:
-    """`model.load_state_dict` from the directory's `model.safetensors`; weights that do not fit the
-    model its config.json describes (missing, unexpected or reshaped tensors) are one line."""
+def config_section(directory: str | os.PathLike, meta: Mapping[str, Any], key: str, from_dict: Any) -> Any:
+    """`from_dict(meta[key])`: the model config a checkpoint's config.json describes; a section that
+    is missing, not an object, or holds wrong-typed or unknown fields is one line naming the file."""
+    path = Path(directory) / CONFIG_NAME
+    section = meta.get(key)
+    if not isinstance(section, dict):
+        raise CheckpointError(f"{path}: '{key}' should be a JSON object, got {section!r:.60}; "
+                              "copy the checkpoint again or retrain it")
+    try:
+        return from_dict(section)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"{path}: '{key}' does not describe a model ({first_line(err)}); "
+                              "copy the checkpoint again or retrain it") from None
+
+
+def load_weights_into(model: Any, directory: str | os.PathLike, assign: bool = False) -> None:
+    """`model.load_state_dict` from the directory's `model.safetensors` (`assign`: as torch's, for a
+    model built on the meta device); weights that do not fit the model its config.json describes
+    (missing, unexpected or reshaped tensors) are one line."""
     weights = load_weights(directory)
     try:
-        model.load_state_dict(weights)
+        model.load_state_dict(weights, assign=assign)
     except (RuntimeError, ValueError, KeyError) as err:
         expected = model.state_dict()
         missing = sorted(set(expected) - set(weights))

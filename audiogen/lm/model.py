@@ -195,12 +195,12 @@ class AudioLM(nn.Module):
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "AudioLM":
         """Load a checkpoint directory (eval mode). The whole config.json, extra keys included,
         is on `model.checkpoint_config`."""
-        from audiogen.io.checkpoint import load_weights
+        from audiogen.io.checkpoint import config_section, load_weights_into
 
         meta = read_config(directory)
         with torch.device("meta"):  # no random init of weights that are replaced right away (1.8B at the released size)
-            model = cls(LMConfig.from_dict(meta["lm"]))
-        model.load_state_dict(load_weights(directory), assign=True)
+            model = cls(config_section(directory, meta, "lm", LMConfig.from_dict))
+        load_weights_into(model, directory, assign=True)
         model.checkpoint_config = meta
         return model.to(device).eval()
 

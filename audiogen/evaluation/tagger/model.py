@@ -147,12 +147,12 @@ class Tagger(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "Tagger":
-        from audiogen.io.checkpoint import load_weights, read_checkpoint_config
+        from audiogen.io.checkpoint import config_section, load_weights_into, read_checkpoint_config
 
         meta = read_checkpoint_config(directory, FORMAT, "tagger", " (train one with "
                                       f"`python -m audiogen.evaluation.tagger.train --out {directory}`)")
-        model = cls(TaggerConfig.from_dict(meta["tagger"]))
-        model.load_state_dict(load_weights(directory))
+        model = cls(config_section(directory, meta, "tagger", TaggerConfig.from_dict))
+        load_weights_into(model, directory)
         model.training_info = meta.get("training", {})
         return model.to(device).eval()
 
