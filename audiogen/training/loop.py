@@ -130,7 +130,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
                                             text_len=16)  # a typical caption's token count
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
-    live = _open_live(run, resumed=step > 0) if rank == 0 else None
+    live = _open_live(run, resumed=step > 0, step=step) if rank == 0 else None
     bar = _progress(cfg.max_steps, step) if rank == 0 else None
     if rank == 0:
         log.info("LM %s: %.2fM parameters, pattern %s, %d codebooks x %d, text encoder %s (%d), %s %.1f GFLOP/s",
@@ -421,9 +421,13 @@ def _dump_batch(out: Path, rank: int, batch, drop) -> None:
                 "drop": drop, "mix_index": batch["mix_index"]}, out / DUMP_NAME.format(rank=rank))
 
 
-def _open_live(run, resumed: bool):
+def _open_live(run, resumed: bool, step: int = 0):
     from dvclive import Live
 
+    if resumed:  # rows a killed run logged past its checkpoint are logged again from here on
+        from audiogen.training.live_history import trim_after
+
+        trim_after(run["live_dir"], step)
     return Live(run["live_dir"], resume=resumed, dvcyaml=False, save_dvc_exp=False)
 
 

@@ -1,0 +1,286 @@
+"""Every stage of dvc.yaml, SIGKILLed at moments drawn from a seeded generator and re-run with
+`dvc repro`, ends with the outputs of a run never killed, and a kill never leaves a half-written file
+under an output's name.
+
+A tiny copy of the project (two demo corpora, the other eight left out of params and of the filter's
+deps; models of a few steps) runs the chain once without a
+kill: that reference run gives, per stage, its outputs' bytes and how long `dvc repro -s STAGE` took.
+Then each stage in turn: its outputs removed, `dvc repro -s -f STAGE` started in a process group of
+its own and the whole group (dvc, the stage, whatever it started) SIGKILLed after a drawn share of
+the reference time; what is left under the output names must be whole (equal to the reference, or
+for a trainer's checkpoint, loadable); `dvc repro -s STAGE` then finishes the work (trainers through
+`--resume auto`) and the outputs must equal the reference's (trainers: the same weights), with no
+temporary left anywhere. A kill that lands after the command already finished is counted apart.
+
+AUDIOGEN_KILLS (default 1, to keep `make test` short) sets the kills per stage; AUDIOGEN_KILL_SEED
+(default 14) the generator.
+The tally prints at the end (`pytest -s`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ("pipeline", "audiogen", "params.yaml", "dvc.yaml", ".dvcignore", ".gitignore")
+KILLS = int(os.environ.get("AUDIOGEN_KILLS", "1"))
+SEED = int(os.environ.get("AUDIOGEN_KILL_SEED", "14"))
+CORPORA_KEPT = ("audiocaps", "clotho")  # audiocaps holds the test split evaluate needs
+
+# Per stage, what it writes (folders are taken whole).
+OUTPUTS = {
+    "ingest@audiocaps": ["data/manifests/audiocaps"],
+    "filter": ["data/manifests/filtered"],
+    "prepare": ["data/shards/audio", "reports/prepare"],
+    "train_codec": ["models/codec", "reports/codec"],
+    "train_tagger": ["models/tagger", "reports/tagger"],
+    "tokenize": ["data/shards/tokens"],
+    "train": ["models/lm", "reports/train"],
+    "evaluate": ["reports/eval"],
+}
+TRAINERS = {"train_codec", "train_tagger", "train"}
+# Keys whose values are wall-clock measurements, or say where this process began ("start_step" of
+# a resumed trainer), not results: left out of JSON comparisons (and the live plots of speeds).
+RUN_KEYS = {"seconds", "elapsed_s", "wall_s", "timestamp", "time", "steps_per_s", "samples_per_s", "tokens_per_s",
+            "mfu", "start_step"}
+
+TINY = {
+    "prepare": {"shard_mb": 1.0, "speech_audio": "off"},  # ~30 s of audio per shard: many shards to resume between
+    "filter": {"speech_mode": "labels"},
+    "codec": {"steps": 12, "checkpoint_every": 3, "valid_every": 6, "valid_clips": 4, "batch_size": 4},
+    "tagger": {"epochs": 4, "min_count": 2, "batch_size": 16},
+    "train": {"lm_preset": "tiny", "lm_overrides": {"dim": 32, "num_layers": 1, "num_heads": 2}, "segment_s": 1.0,
+              "batch_size": 4, "max_steps": 8, "warmup_steps": 1, "checkpoint_every": 2, "valid_every": 4,
+              "log_every": 1, "mix": {"p": 0.5}, "seed": 0},
+    "evaluate": {"cfg": 3.0, "cfg_sweep": [1.0, 3.0], "splits": ["test"], "num_clips": 3, "max_duration_s": 1.0,
+                 "generations_per_caption": 2, "top_k": 20, "report_clips": 2},
+}
+
+TALLY: dict[str, dict[str, int]] = {}
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def _is_temporary(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.endswith(".tmp") or ".staging-" in rel or "/.old-" in rel or name.startswith(".")
+
+
+def _files(repo: Path, stage: str) -> dict[str, Path]:
+    found = {}
+    for out in OUTPUTS[stage]:
+        root = repo / out
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+        for p in paths:
+            found[p.relative_to(repo).as_posix()] = p
+    return found
+
+
+def _without_run_keys(obj):
+    if isinstance(obj, dict):
+        return {k: _without_run_keys(v) for k, v in obj.items() if k not in RUN_KEYS}
+    if isinstance(obj, list):
+        return [_without_run_keys(v) for v in obj]
+    return obj
+
+
+def _fingerprint(path: Path) -> str:
+    """What must be equal between two runs: the bytes, except wall-clock figures in JSON files."""
+    if path.suffix == ".tsv" and path.stem in RUN_KEYS:  # a live plot of a speed
+        return "clock"
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        try:
+            data = json.dumps(_without_run_keys(json.loads(data)), sort_keys=True).encode()
+        except ValueError:
+            pass
+    return hashlib.sha256(data).hexdigest()
+
+
+def _snapshot(repo: Path, stage: str) -> dict[str, str]:
+    return {rel: _fingerprint(p) for rel, p in _files(repo, stage).items() if not _is_temporary(rel)}
+
+
+def _check_whole(path: Path) -> None:
+    """Raise if `path` is not a complete file of its kind (a trainer's intermediate checkpoint differs
+    from the reference, but must still load)."""
+    if path.suffix == ".json":
+        json.loads(path.read_text(encoding="utf-8"))
+    elif path.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+
+        load_file(str(path))
+    elif path.suffix == ".pt":
+        import torch
+
+        torch.load(path, map_location="cpu", weights_only=True)
+    elif path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.read_table(path)
+    elif path.suffix == ".tar":
+        import tarfile
+
+        with tarfile.open(path) as tar:
+            for m in tar:
+                tar.extractfile(m).read() if m.isfile() else None
+
+
+def _half_written(repo: Path, stage: str, ref: dict[str, str]) -> list[str]:
+    """Files under the stage's output names that are neither the reference's nor (where the
+    reference's could not be there yet: a trainer's checkpoint or a live metrics file) whole."""
+    bad = []
+    for rel, path in _files(repo, stage).items():
+        if _is_temporary(rel):
+            continue
+        if rel in ref and _fingerprint(path) == ref[rel]:
+            continue
+        if stage in TRAINERS or rel.startswith("reports/"):
+            try:
+                _check_whole(path)
+                continue
+            except Exception as err:  # noqa: BLE001 - any failure to read it back is the finding
+                bad.append(f"{rel}: {type(err).__name__}: {err}"[:300])
+                continue
+        bad.append(f"{rel}: differs from the reference run's" if rel in ref else f"{rel}: not in the reference run")
+    return bad
+
+
+def _temporaries(repo: Path) -> list[str]:
+    left = []
+    for top in ("data", "models", "reports"):
+        for p in (repo / top).rglob("*"):
+            rel = p.relative_to(repo).as_posix()
+            if p.name.endswith(".tmp") or p.name.startswith(".staging-") or p.name.startswith(".old-"):
+                left.append(rel)
+    return left
+
+
+def _diff(now: dict[str, str], ref: dict[str, str]) -> list[str]:
+    return sorted(set(now) ^ set(ref)) + sorted(k for k in set(now) & set(ref) if now[k] != ref[k])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, ray_local):
+    """The tiny project after an uninterrupted `dvc repro`, stage by stage: (repo, env, outputs, seconds)."""
+    repo = tmp_path_factory.mktemp("kill_repo")
+    for name in PROJECT_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, repo / name)
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["RAY_ADDRESS"] = ray_local.get_runtime_context().gcs_address
+    env.pop("AUDIOGEN_PARAMS", None)
+    git = ["git", "-c", "init.defaultBranch=main"]
+    _run(git + ["init", "-q"], repo, env)
+    _run(["git", "config", "user.name", "audiogen tests"], repo, env)
+    _run(["git", "config", "user.email", "tests@audiogen.invalid"], repo, env)
+    _run(["dvc", "init", "-q"], repo, env)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    # audioset stays in params, disabled and never ingested: the filter's params name its root (ontology.json)
+    params["corpora"] = {name: corpus for name, corpus in params["corpora"].items()
+                         if name in CORPORA_KEPT or name == "audioset"}
+    params["corpora"]["audioset"]["enabled"] = False
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())  # the filter reads only the kept corpora's manifests
+    stages["stages"]["filter"]["deps"] = [d for d in stages["stages"]["filter"]["deps"] if not d.endswith(
+        "/manifest.parquet") or d.split("/")[-2] in CORPORA_KEPT]
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
+    params["filter"]["test_corpora"] = ["audiocaps"]
+    for section, values in TINY.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-qm", "project"], repo, env)
+
+    outputs, seconds = {}, {}
+    start = time.monotonic()
+    _run(["dvc", "repro", "demo"], repo, env)
+    seconds["demo"] = time.monotonic() - start
+    others = [f"ingest@{c}" for c in CORPORA_KEPT if f"ingest@{c}" not in OUTPUTS]
+    start = time.monotonic()
+    _run(["dvc", "repro", "-s"] + others, repo, env)
+    seconds["other ingests"] = time.monotonic() - start
+    for stage in OUTPUTS:
+        start = time.monotonic()
+        _run(["dvc", "repro", "-s", stage], repo, env)
+        seconds[stage] = time.monotonic() - start
+        outputs[stage] = _snapshot(repo, stage)
+        assert outputs[stage], f"{stage} wrote nothing"
+    assert not _temporaries(repo)
+    yield repo, env, outputs, seconds
+    print(f"\nreference run: demo {seconds['demo']:.1f} s, the other ingests {seconds['other ingests']:.1f} s")
+    print("stage kills (SIGKILL of the whole `dvc repro` process group, then `dvc repro`):")
+    for stage, t in TALLY.items():
+        print(f"  {stage:18s} {t['tried']} tried, {t['survived']} survived "
+              f"({t['finished_first']} landed after the command had finished); reference {seconds[stage]:.1f} s")
+
+
+def _remove_outputs(repo: Path, stage: str) -> None:
+    for out in OUTPUTS[stage]:
+        p = repo / out
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def _kill_after(repo: Path, env: dict[str, str], stage: str, delay: float, log: Path) -> bool:
+    """Start `dvc repro -s -f STAGE` in its own process group; SIGKILL the group after `delay`
+    seconds. Returns whether the command had already finished."""
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(["dvc", "repro", "-s", "-f", stage], cwd=repo, env=env, stdout=f, stderr=f,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        proc.wait(timeout=delay)
+        finished = True
+    except subprocess.TimeoutExpired:
+        finished = False
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    return finished
+
+
+@pytest.mark.parametrize("stage", list(OUTPUTS))
+def test_killed_stage_reruns_to_the_same_outputs(reference, stage, tmp_path):
+    repo, env, outputs, seconds = reference
+    rng = random.Random(f"{SEED}-{stage}")
+    tally = TALLY.setdefault(stage, {"tried": 0, "survived": 0, "finished_first": 0})
+    for kill in range(KILLS):
+        delay = rng.uniform(0.1, 0.9) * seconds[stage]
+        _remove_outputs(repo, stage)
+        log = tmp_path / f"kill{kill}.log"
+        finished = _kill_after(repo, env, stage, delay, log)
+        tally["tried"] += 1
+        tally["finished_first"] += finished
+        where = f"{stage}, kill {kill} after {delay:.2f} s (seed {SEED}; log {log})"
+        bad = _half_written(repo, stage, outputs[stage])
+        assert not bad, f"{where}: half-written outputs:\n" + "\n".join(bad)
+        _run(["dvc", "repro", "-s", stage], repo, env)
+        diff = _diff(_snapshot(repo, stage), outputs[stage])
+        assert not diff, f"{where}: after the re-run these differ from the run never killed: {diff}"
+        left = _temporaries(repo)
+        assert not left, f"{where}: temporaries left after the re-run: {left}"
+        tally["survived"] += 1
