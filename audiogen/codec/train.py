@@ -224,7 +224,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, float]:
     positions: dict[int, list[int]] = {}
     # A Ray Train group restarted after a lost worker resumes from the committed state.
     resume = run.get("resume") or _ray_restarted(run)
-    state = _load_state(out) if resume else None
+    state = _load_state(out, rank) if resume else None
     resumed = state is not None
     if resumed:
         trainer.load(state, out / STATE_NAME)
@@ -313,13 +313,14 @@ def train_loop(run: dict[str, Any]) -> dict[str, float]:
     return result
 
 
-def _load_state(out: Path) -> dict[str, Any] | None:
-    """The committed codec state in `out` (None: none there); a damaged one is one line."""
+def _load_state(out: Path, rank: int) -> dict[str, Any] | None:
+    """The committed codec state in `out` (None: none there); a damaged one is one line. Rank 0
+    alone rewrites public files a kill left older than it."""
     from audiogen.io.checkpoint import CheckpointError
     from audiogen.io.trainer_state import load_resume_state
 
     try:
-        return load_resume_state(out, "codec")
+        return load_resume_state(out, "codec", repair=rank == 0)
     except CheckpointError as err:
         raise SystemExit(f"codec.train: {err}") from None
 

@@ -249,10 +249,11 @@ def read_state(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
-def load_resume_state(out: str | os.PathLike, kind: str) -> dict[str, Any] | None:
+def load_resume_state(out: str | os.PathLike, kind: str, repair: bool = True) -> dict[str, Any] | None:
     """The committed state in `out` of trainer `kind`, with `state["model"]` the live weights; None
-    when `out` has no state.pt. Brings the public files back in line with it first. Refuses (one
-    line) a state of another kind, a damaged one, and an old-format one that may mix two steps."""
+    when `out` has no state.pt. Brings the public files back in line with it first (`repair`: only
+    the process that writes checkpoints, rank 0, may). Refuses (one line) a state of another kind, a
+    damaged one, and an old-format one that may mix two steps."""
     out = Path(out)
     path = out / STATE_NAME
     if not path.exists():
@@ -268,7 +269,7 @@ def load_resume_state(out: str | os.PathLike, kind: str) -> dict[str, Any] | Non
                               "use another --out")
     if "model" not in state or not isinstance(state.get("files"), dict) or not isinstance(state.get("sha256"), dict):
         raise CheckpointError(f"{path}: a trainer state without its weights or files; delete it to start over")
-    rewritten = restore_public_files(out, state)
+    rewritten = restore_public_files(out, state) if repair else []
     if rewritten:
         log.info("%s: %s rewritten from the committed state of step %d (the run stopped while "
                  "renaming them)", out, ", ".join(rewritten), int(state["step"]))

@@ -105,7 +105,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     state_path = out / STATE_NAME
     # A Ray Train group restarted after a lost worker resumes from the last committed checkpoint.
     resume = run.get("resume") or _ray_restarted(run)
-    state = _load_state(out) if resume else None
+    state = _load_state(out, rank) if resume else None
     if state is not None:
         if state.get("fingerprint") != cfg.fingerprint():
             log.info("%s was trained with other params: starting fresh", state_path)
@@ -382,13 +382,14 @@ def _save(out: Path, model, ema, opt, loader, dropout_gen, step, skipped, second
         mark_committed(run.get("ray_run_dir"), step)
 
 
-def _load_state(out: Path) -> dict[str, Any] | None:
-    """The committed LM state in `out` (None: none there); a damaged one is one line."""
+def _load_state(out: Path, rank: int) -> dict[str, Any] | None:
+    """The committed LM state in `out` (None: none there); a damaged one is one line. Rank 0
+    alone rewrites public files a kill left older than it."""
     from audiogen.io.checkpoint import CheckpointError
     from audiogen.io.trainer_state import load_resume_state
 
     try:
-        return load_resume_state(out, "lm")
+        return load_resume_state(out, "lm", repair=rank == 0)
     except CheckpointError as err:
         raise SystemExit(f"audiogen.train: {err}") from None
 

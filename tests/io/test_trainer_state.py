@@ -77,6 +77,8 @@ def test_writer_stopped_before_every_file_operation_leaves_a_whole_checkpoint(tm
             break
         before_commit = k <= files + 1  # writes of the files and of state.pt, then the commit rename
         public_whole = _public_matches_pins(out)
+        assert load_resume_state(out, "test", repair=False)["step"] in (2, 4)  # ranks > 0 only read
+        assert _public_matches_pins(out) == public_whole, k
         state = load_resume_state(out, "test")
         step = 2 if before_commit else 4
         assert state["step"] == step, k
