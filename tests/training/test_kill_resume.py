@@ -98,3 +98,17 @@ def test_lm_process_exits_between_commit_and_public_files_then_resumes(lm_data, 
         train_main(_args(lm_data, out, params) + ["--resume", "auto"])
     assert "model.safetensors" in caplog.text and "rewritten from the committed state of step 4" in caplog.text
     _same_weights(tmp_path / "whole", out)
+
+
+def test_damaged_state_stops_resume_with_one_line(lm_data, tmp_path):
+    """A truncated state.pt is never half-read: `--resume auto` stops with one line naming it."""
+    params = _params(tmp_path, max_steps=2)
+    out = tmp_path / "run"
+    train_main(_args(lm_data, out, params))
+    data = (out / STATE_NAME).read_bytes()
+    (out / STATE_NAME).write_bytes(data[: len(data) // 2])
+    with pytest.raises(SystemExit) as err:
+        train_main(_args(lm_data, out, params) + ["--resume", "auto"])
+    msg = str(err.value)
+    assert msg.startswith(f"audiogen.train: {out / STATE_NAME}: not a readable trainer state") and "\n" not in msg
+    assert "delete" in msg
