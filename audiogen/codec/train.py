@@ -145,8 +145,11 @@ class _Trainer:
         return {"si_snr": float(torch.cat(snr).mean()), "mel_distance": sum(mel) / len(mel)}
 
     # state.pt (audiogen.io.trainer_state): everything a resume reads, the codec weights included.
-    def state_dict(self, positions: list[dict[int, list[int]]], rng: list[Any]) -> dict[str, Any]:
-        return {"step": self.step, "config": self.cfg.to_dict(), "model": self.codec.state_dict(),
+    def state_dict(self, positions: list[dict[int, list[int]]], rng: list[Any],
+                   weights: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`weights`: the codec's CPU tensors when the caller has them (shared with model.safetensors)."""
+        return {"step": self.step, "config": self.cfg.to_dict(),
+                "model": weights if weights is not None else self.codec.state_dict(),
                 "disc": self.disc.state_dict() if self.disc else None,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else None,
                 "balancer": self.balancer.state_dict(), "rng": rng,
@@ -193,8 +196,10 @@ def _save(trainer: _Trainer, out: Path, positions: dict[int, list[int]], run: di
     if not in_sync:
         log.warning("codec differs across ranks at step %d: %s", trainer.step, prints)
     if trainer.rank == 0:
-        files = model_files(trainer.codec.state_dict(), {"codec": trainer.codec.config.to_dict()}, FORMAT)
-        commit_checkpoint(out, "codec", trainer.state_dict(all_pos, all_rng), files)
+        # CPU copies made once: state.pt stores a tensor shared with a public file once (torch.save).
+        weights = {k: v.detach().cpu() for k, v in trainer.codec.state_dict().items()}
+        files = model_files(weights, {"codec": trainer.codec.config.to_dict()}, FORMAT)
+        commit_checkpoint(out, "codec", trainer.state_dict(all_pos, all_rng, weights), files)
         mark_committed(run.get("ray_run_dir"), trainer.step)
     return in_sync
 

@@ -370,7 +370,8 @@ def _save(out: Path, model, ema, opt, loader, dropout_gen, step, skipped, second
     loaders = gather_objects(loader.state_dict())
     rngs = gather_objects(dropout_gen.get_state())
     if rank == 0:
-        live = model.state_dict()
+        # CPU copies made once: state.pt stores a tensor shared with a public file once (torch.save).
+        live = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         public = ema.weights_for(model) if ema is not None else live
         config = {"lm": model.config.to_dict(), **checkpoint_config(cfg, run, codec, codec_sha, text_encoder, step)}
         files = model_files(public, config, FORMAT)
