@@ -4,4 +4,6 @@ from audiogen.training.loop import main, train_loop
 __all__ = ["main", "train_loop"]
 
 if __name__ == "__main__":
-    main()
+    from audiogen.io.atomic import run_cli
+
+    run_cli(main, "train")  # a failed checkpoint write: one line

@@ -440,4 +440,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    from audiogen.io.atomic import run_cli
+
+    run_cli(main, "train_codec")  # a failed checkpoint write: one line

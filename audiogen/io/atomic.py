@@ -14,6 +14,7 @@ temporaries of that same file that killed runs left behind.
     write_bytes(path, data)        write_text(path, text)        with atomic_file(path, "w") as f: ...
     with OutputSet() as outs: outs.write_text(path, ...); pq.write_table(t, outs.tmp(path)) ...
     OutputError: an OSError whose message is one line naming the file and what failed
+    run_cli(main, prog): a CLI's __main__ that turns an OutputError into that one line
 """
 from __future__ import annotations
 
@@ -207,6 +208,16 @@ class OutputSet:
             self.commit()
         else:
             self.abort()
+
+
+def run_cli(main, prog: str) -> None:
+    """A CLI's `__main__`: a write that fails (an OutputError: disk full, a file where an output folder
+    should be) ends it with one line naming the file, not a traceback; outputs written through this
+    module are whole, so the previous ones are still there."""
+    try:
+        main()
+    except OutputError as err:
+        raise SystemExit(f"{prog}: {err}") from None
 
 
 def remove_stale_tmps(folder: str | os.PathLike, pattern: str = "*") -> int:

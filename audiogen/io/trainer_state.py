@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from audiogen.io.atomic import OutputError
 from audiogen.io.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CheckpointNotFoundError,
                                     config_text, first_line, load_weights)
 
@@ -170,7 +171,32 @@ def _unpack(packed: Mapping[str, Any]) -> PublicFile:
     return JsonFile(json.loads(packed["json"]))
 
 
+class CheckpointWriteError(OutputError):
+    """Writing a checkpoint failed (disk full, a file too large, a file where the folder should be);
+    one line naming the folder and the cause. The last committed checkpoint is whole."""
+
+
 def commit_checkpoint(out: str | os.PathLike, kind: str, state: Mapping[str, Any],
+                      files: Mapping[str, PublicFile]) -> None:
+    """`_write_checkpoint`, and a write that fails half way removes this commit's temporary files and
+    raises a one-line CheckpointWriteError: the commit rename was not reached, so the previous
+    checkpoint is left whole (or it was, and the new one is)."""
+    from safetensors import SafetensorError
+
+    try:
+        _write_checkpoint(out, kind, state, files)
+    except (OSError, RuntimeError, SafetensorError) as err:  # torch.save and safetensors wrap a failed write
+        for name in list(files) + [STATE_NAME]:
+            _tmp(Path(out), name).unlink(missing_ok=True)
+        cause = err.strerror if isinstance(err, OSError) and err.strerror else (str(err).splitlines() or [""])[0]
+        if isinstance(err, RuntimeError) and "inline_container" in cause:  # torch's zip writer, cut short
+            cause = "the write of state.pt stopped short (disk full, or a file-size limit)"
+        raise CheckpointWriteError(getattr(err, "errno", None) or 0,
+                                   f"cannot write the checkpoint of step {state.get('step')} in {out}: {cause}; "
+                                   "the last committed checkpoint there is left as it was") from err
+
+
+def _write_checkpoint(out: str | os.PathLike, kind: str, state: Mapping[str, Any],
                       files: Mapping[str, PublicFile]) -> None:
     """Write one checkpoint of trainer `kind` ("codec", "tagger", "lm", ...) into `out`: `state`
     (a dict of tensors / numbers / strings / lists / dicts that `torch.load(weights_only=True)`

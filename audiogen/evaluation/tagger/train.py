@@ -397,4 +397,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from audiogen.io.atomic import run_cli
+
+    run_cli(main, "train_tagger")  # a failed checkpoint write: one line
