@@ -9,6 +9,8 @@ rows the loader mixed (waveform mix augmentation) with the frozen codec, in one 
 encode the captions with the frozen text encoder; replace the text of a random `cfg_dropout` share of
 rows by the null condition; cross-entropy over the codebook pattern (padding frames masked); AdamW
 with the inverse-sqrt schedule, gradient clipping, optional EMA; a NaN/inf step is skipped and counted.
+With `train.init_from` the model is a checkpoint's, fine-tuned in full or through LoRA adapters
+(`train.lora`; audiogen/training/finetune.py builds it and writes its checkpoint files).
 
 Outputs in `--out`: `state.pt`, each checkpoint's one commit point (live weights, EMA, optimiser,
 step, RNG, loader positions, params fingerprint; `weights_only=True`; audiogen.io.trainer_state), and,
@@ -50,7 +52,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     from audiogen.io.shards import sha256_file
     from audiogen.text.encoders import FrozenTextEncoder, TextEncoderConfig, TextEncoderNotFoundError
     from audiogen.training.distributed import dist_info
-    from audiogen.training.recipe import EMA, cfg_dropout_mask, param_groups
+    from audiogen.training.recipe import EMA, cfg_dropout_mask, micro_objective, param_groups
     from audiogen.training.throughput import device_peak_flops
 
     cfg = TrainConfig.from_dict(run["config"])
@@ -71,17 +73,27 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     codec = Codec.from_pretrained(codec_dir, device=device)
     codec_sha = sha256_file(codec_dir / "model.safetensors")
     check_codec(run["tokens"], codec_sha)
+    ft = None
+    if cfg.init_from:  # fine-tuning: shape, options and text encoder from the checkpoint, its codec = this one
+        from audiogen.training.finetune import FineTune
+
+        ft = FineTune.open(run.get("init_from") or cfg.init_from, cfg.lora, out)
+        ft.check_codec(codec_sha, codec_dir)
     try:  # no caption cache: one batched call per step depends only on the batch, so resuming is exact
-        text_encoder = FrozenTextEncoder(TextEncoderConfig(name=cfg.text_encoder, max_length=cfg.text_max_length)
-                                         ).to(device)
+        text_encoder = (ft.text_encoder() if ft is not None else FrozenTextEncoder(
+            TextEncoderConfig(name=cfg.text_encoder, max_length=cfg.text_max_length))).to(device)
     except TextEncoderNotFoundError as err:
         raise SystemExit(f"audiogen.train: {err}") from None
 
     # --- the model and its optimiser ---------------------------------------------------------------
-    lm_cfg = lm_config(cfg.lm_preset, num_codebooks=codec.num_codebooks, cardinality=codec.cardinality,
-                       text_dim=text_encoder.hidden_size, pattern=cfg.pattern, **cfg.lm_overrides)
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed alone (same on every rank)
-    model = AudioLM(lm_cfg).to(device)
+    if ft is not None:  # the checkpoint's weights (+ LoRA adapters drawn from the seed, base frozen)
+        model = ft.build_model().to(device)
+    else:
+        model = AudioLM(lm_config(cfg.lm_preset, num_codebooks=codec.num_codebooks, cardinality=codec.cardinality,
+                                  text_dim=text_encoder.hidden_size, pattern=cfg.pattern, **cfg.lm_overrides)
+                        ).to(device)
+    lm_cfg = model.config
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -106,14 +118,21 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     # A Ray Train group restarted after a lost worker resumes from the last committed checkpoint.
     resume = run.get("resume") or _ray_restarted(run)
     state = _load_state(out, rank) if resume else None
+    global_rng = None
     if state is not None:
         if state.get("fingerprint") != cfg.fingerprint():
             log.info("%s was trained with other params: starting fresh", state_path)
+        elif ft is not None and state.get("init_from_sha256") != ft.sha256:
+            log.info("%s started from another init_from checkpoint: starting fresh", state_path)
         elif state.get("world") != world:
             raise SystemExit(f"{state_path}: saved with {state.get('world')} workers, resuming with {world}: "
                              "use the same train.num_workers or another --out")
         else:
-            model.load_state_dict(state["model"])  # the live weights (the public file holds the EMA ones)
+            if ft is not None:  # with LoRA: the trainable tensors only (the base is init_from's)
+                ft.load_live_state(model, state["model"], str(state_path))
+            else:
+                model.load_state_dict(state["model"])  # the live weights (the public file holds the EMA ones)
+            global_rng = (state.get("torch_rng") or [None] * world)[rank]
             opt.load_state_dict(state["optimizer"])
             if ema is not None and state.get("ema"):
                 ema.load_state_dict(state["ema"])
@@ -153,9 +172,14 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
         text, text_mask = text_encoder(batch["texts"], device=device)
         return codes, frame_mask, text, text_mask
 
+    if rank == 0 and ft is not None:
+        log.info("fine-tuning %s: %s, %d trainable parameters", ft.path, f"LoRA rank {cfg.lora.rank}"
+                 if ft.uses_lora else "every weight", sum(p.numel() for p in model.parameters() if p.requires_grad))
     running: dict[str, float] = {}
     last_valid: dict[str, float] = {}
     batches = iter(loader)
+    if global_rng is not None:  # here: everything above may draw from it (DataLoader seeds, FLOP/s probe)
+        _set_global_rng(global_rng, device)
     t_start = t_log = time.time()
     tokens_since_log = 0
     while step < cfg.max_steps:
@@ -171,7 +195,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
         stats = {"loss_sum": 0.0, "ce": torch.zeros(model.config.num_codebooks), "mixed": 0, "rows": 0}
         for i, batch in enumerate(micro):
             codes, frame_mask, text, text_mask = encode_batch(batch)
-            drop = cfg_dropout_mask(codes.shape[0], cfg.cfg_dropout, dropout_gen)
+            drop = cfg_dropout_mask(codes.shape[0], cfg.cfg_dropout, dropout_gen, scope=cfg.cfg_dropout_scope)
             text, text_mask = model.null_condition(text, text_mask, drop.to(device))
             sync = i == len(micro) - 1 or world == 1
             ctx = ddp_model.no_sync() if (world > 1 and not sync) else _nullcontext()
@@ -179,7 +203,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
                 # Through DDP's forward when distributed, so that DDP sees the graph it reduces.
                 loss_fn = model.compute_loss if ddp_model is model else ddp_model
                 loss, ce, ntok = loss_fn(codes, frame_mask, text, text_mask)
-                (loss * ntok / max(global_tokens, 1.0)).backward()
+                micro_objective(loss, ce, ntok, global_tokens, len(micro), cfg.loss_average).backward()
             stats["loss_sum"] += float(loss.detach()) * ntok
             stats["ce"] += ce.detach().float().cpu() * ntok
             stats["mixed"] += int(batch["mixed"].sum())
@@ -235,7 +259,7 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
                 _log(live, step, {f"valid/{k}": v for k, v in last_valid.items()})
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
             _save(out, model, ema, opt, loader, dropout_gen, step, skipped, seconds_seen, cfg, run,
-                  codec, codec_sha, text_encoder, world)
+                  codec, codec_sha, text_encoder, world, ft)
     if bar is not None:
         bar.close()
     if not last_valid:  # nothing left to train: report the checkpoint as it is
@@ -356,7 +380,7 @@ def _validate(model, ema, valid, encode_batch, autocast) -> dict[str, float]:
 
 
 def _save(out: Path, model, ema, opt, loader, dropout_gen, step, skipped, seconds_seen, cfg: TrainConfig,
-          run, codec, codec_sha, text_encoder, world) -> None:
+          run, codec, codec_sha, text_encoder, world, ft=None) -> None:
     """Collective: gather every rank's loader position and RNG; rank 0 commits the checkpoint:
     state.pt (live weights, EMA, optimiser, loaders, RNGs, step, fingerprint) at one rename, then the
     public config.json + model.safetensors (the EMA weights when EMA is on) derived from it
@@ -369,18 +393,40 @@ def _save(out: Path, model, ema, opt, loader, dropout_gen, step, skipped, second
     worker_kill_point(rank, step)
     loaders = gather_objects(loader.state_dict())
     rngs = gather_objects(dropout_gen.get_state())
+    global_rngs = gather_objects(_global_rng(model))
     if rank == 0:
         # CPU copies made once: state.pt stores a tensor shared with a public file once (torch.save).
         live = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        public = ema.weights_for(model) if ema is not None else live
         config = {"lm": model.config.to_dict(), **checkpoint_config(cfg, run, codec, codec_sha, text_encoder, step)}
-        files = model_files(public, config, FORMAT)
+        if ft is not None:  # LoRA: merged weights as model.safetensors + the adapter alone (finetune.py)
+            config.update(ft.checkpoint_keys(model))
+            files, live = ft.public_files(model, ema, config, FORMAT), ft.live_state(model) or live
+        else:
+            files = model_files(ema.weights_for(model) if ema is not None else live, config, FORMAT)
         state = {"step": step, "skipped": skipped, "seconds_seen": seconds_seen, "fingerprint": cfg.fingerprint(),
                  "world": world, "model": {k: v.detach().cpu() for k, v in live.items()},
                  "optimizer": opt.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                 "loader": loaders, "dropout_rng": rngs}
+                 "loader": loaders, "dropout_rng": rngs, "torch_rng": global_rngs}
+        if ft is not None:
+            state["init_from_sha256"] = ft.sha256
         commit_checkpoint(out, "lm", state, files)
         mark_committed(run.get("ray_run_dir"), step)
+
+
+def _global_rng(model):
+    """torch's global generator (CPU, and the model's CUDA device): dropout draws from it."""
+    import torch
+
+    device = next(model.parameters()).device
+    return [torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None]
+
+
+def _set_global_rng(saved, device) -> None:
+    import torch
+
+    torch.set_rng_state(saved[0])
+    if saved[1] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(saved[1], device)
 
 
 def _load_state(out: Path, rank: int) -> dict[str, Any] | None:
@@ -521,7 +567,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run = {"config": cfg.to_dict(), "tokens": str(Path(args.tokens).resolve()), "audio": str(Path(args.audio).resolve()),
            "codec": str(Path(args.codec).resolve()), "out": str(Path(args.out).resolve()),
            "live_dir": str(Path(args.live_dir).resolve()), "resume": args.resume == "auto",
-           "dump_first_step": args.dump_first_step}
+           "dump_first_step": args.dump_first_step,
+           "init_from": str(Path(cfg.init_from).resolve()) if cfg.init_from else None}
     from audiogen.io.checkpoint import CheckpointError
 
     try:
