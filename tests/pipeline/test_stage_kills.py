@@ -3,13 +3,15 @@
 under an output's name.
 
 A tiny copy of the project (two demo corpora, the other eight left out of params and of the filter's
-deps; models of a few steps) runs the chain once without a
-kill: that reference run gives, per stage, its outputs' bytes and how long `dvc repro -s STAGE` took.
-Then each stage in turn: its outputs removed, `dvc repro -s -f STAGE` started in a process group of
-its own and the whole group (dvc, the stage, whatever it started) SIGKILLed after a drawn share of
-the reference time; what is left under the output names must be whole (equal to the reference, or
-for a trainer's checkpoint, loadable); `dvc repro -s STAGE` then finishes the work (trainers through
-`--resume auto`) and the outputs must equal the reference's (trainers: the same weights), with no
+deps; models of a few steps) runs the chain once without a kill: that reference run gives, per stage,
+its outputs' bytes, how long `dvc repro -s STAGE` took and when its first output appeared. Then each
+stage in turn: its outputs removed, `dvc repro -s -f STAGE` started in a process group of its own and,
+once its first output (a temporary counts) has appeared, the whole group (dvc, the stage, whatever it
+started) SIGKILLed after a share of the reference's writing time drawn from a seeded generator: so
+kills land while outputs are being written, not while Python imports. What is left under the output
+names must be whole (equal to the reference, or for a trainer's checkpoint and live metrics,
+loadable); `dvc repro -s STAGE` then finishes the work (the LM through `--resume auto`) and the
+outputs must equal the reference's (trainers: the same weights; wall-clock figures aside), with no
 temporary left anywhere. A kill that lands after the command already finished is counted apart.
 
 AUDIOGEN_KILLS (default 1, to keep `make test` short) sets the kills per stage; AUDIOGEN_KILL_SEED
@@ -212,7 +214,7 @@ def reference(tmp_path_factory, ray_local):
     _run(["git", "add", "-A"], repo, env)
     _run(["git", "commit", "-qm", "project"], repo, env)
 
-    outputs, seconds = {}, {}
+    outputs, seconds, first = {}, {}, {}
     start = time.monotonic()
     _run(["dvc", "repro", "demo"], repo, env)
     seconds["demo"] = time.monotonic() - start
@@ -221,18 +223,17 @@ def reference(tmp_path_factory, ray_local):
     _run(["dvc", "repro", "-s"] + others, repo, env)
     seconds["other ingests"] = time.monotonic() - start
     for stage in OUTPUTS:
-        start = time.monotonic()
-        _run(["dvc", "repro", "-s", stage], repo, env)
-        seconds[stage] = time.monotonic() - start
+        seconds[stage], first[stage] = _run_timed(repo, env, stage, repo.parent / f"reference-{stage}.log")
         outputs[stage] = _snapshot(repo, stage)
         assert outputs[stage], f"{stage} wrote nothing"
     assert not _temporaries(repo)
-    yield repo, env, outputs, seconds
+    yield repo, env, outputs, seconds, first
     print(f"\nreference run: demo {seconds['demo']:.1f} s, the other ingests {seconds['other ingests']:.1f} s")
     print("stage kills (SIGKILL of the whole `dvc repro` process group, then `dvc repro`):")
     for stage, t in TALLY.items():
-        print(f"  {stage:18s} {t['tried']} tried, {t['survived']} survived "
-              f"({t['finished_first']} landed after the command had finished); reference {seconds[stage]:.1f} s")
+        print(f"  {stage:18s} {t['tried']} tried, {t['survived']} survived; {t['mid_work']} killed with outputs "
+              f"on disk already, {t['finished_first']} after the command had finished; reference {seconds[stage]:.1f} s, "
+              f"first output after {first[stage]:.1f} s")
 
 
 def _remove_outputs(repo: Path, stage: str) -> None:
@@ -244,17 +245,49 @@ def _remove_outputs(repo: Path, stage: str) -> None:
             p.unlink()
 
 
-def _kill_after(repo: Path, env: dict[str, str], stage: str, delay: float, log: Path) -> bool:
-    """Start `dvc repro -s -f STAGE` in its own process group; SIGKILL the group after `delay`
-    seconds. Returns whether the command had already finished."""
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(["dvc", "repro", "-s", "-f", stage], cwd=repo, env=env, stdout=f, stderr=f,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        proc.wait(timeout=delay)
-        finished = True
-    except subprocess.TimeoutExpired:
-        finished = False
+def _start(repo: Path, env: dict[str, str], stage: str, log: Path, force: bool) -> subprocess.Popen:
+    """`dvc repro -s [-f] STAGE` in a process group of its own (dvc, the stage, what the stage starts)."""
+    with open(log, "ab") as f:
+        return subprocess.Popen(["dvc", "repro", "-s", *(["-f"] if force else []), stage], cwd=repo, env=env,
+                                stdout=f, stderr=f, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _writing(repo: Path, stage: str) -> bool:
+    """Whether anything (a temporary included) has appeared under the stage's output names."""
+    for out in OUTPUTS[stage]:
+        root = repo / out
+        if root.is_file() or (root.is_dir() and any(p.name != ".gitignore" for p in root.rglob("*"))):
+            return True
+    return False
+
+
+def _wait(proc: subprocess.Popen, seconds: float, until=None) -> None:
+    """Wait up to `seconds` for `proc` to end, or for `until()` to hold."""
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline and not (until and until()):
+        time.sleep(0.02)
+
+
+def _run_timed(repo: Path, env: dict[str, str], stage: str, log: Path) -> tuple[float, float]:
+    """Run STAGE to the end; returns (seconds in all, seconds until its first output appeared)."""
+    start = time.monotonic()
+    proc = _start(repo, env, stage, log, force=False)
+    _wait(proc, 3600, until=lambda: _writing(repo, stage))
+    first = time.monotonic() - start
+    if proc.wait() != 0:
+        raise AssertionError(f"dvc repro -s {stage} failed:\n{log.read_text(errors='replace')[-6000:]}")
+    return time.monotonic() - start, first
+
+
+def _kill_while_writing(repo: Path, env: dict[str, str], stage: str, share: float, window: float,
+                        log: Path) -> bool:
+    """Start `dvc repro -s -f STAGE`; once its first output appears, wait `share` of `window` (the
+    reference run's time from its first output to its end), then SIGKILL the whole group. Returns
+    whether the command had finished before the kill."""
+    proc = _start(repo, env, stage, log, force=True)
+    _wait(proc, 3600, until=lambda: _writing(repo, stage))
+    _wait(proc, share * window)
+    finished = proc.poll() is not None
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -265,17 +298,19 @@ def _kill_after(repo: Path, env: dict[str, str], stage: str, delay: float, log: 
 
 @pytest.mark.parametrize("stage", list(OUTPUTS))
 def test_killed_stage_reruns_to_the_same_outputs(reference, stage, tmp_path):
-    repo, env, outputs, seconds = reference
+    repo, env, outputs, seconds, first = reference
     rng = random.Random(f"{SEED}-{stage}")
-    tally = TALLY.setdefault(stage, {"tried": 0, "survived": 0, "finished_first": 0})
+    tally = TALLY.setdefault(stage, {"tried": 0, "survived": 0, "finished_first": 0, "mid_work": 0})
     for kill in range(KILLS):
-        delay = rng.uniform(0.1, 0.9) * seconds[stage]
+        share = rng.uniform(0.0, 0.9)
         _remove_outputs(repo, stage)
         log = tmp_path / f"kill{kill}.log"
-        finished = _kill_after(repo, env, stage, delay, log)
+        window = seconds[stage] - first[stage]
+        finished = _kill_while_writing(repo, env, stage, share, window, log)
         tally["tried"] += 1
         tally["finished_first"] += finished
-        where = f"{stage}, kill {kill} after {delay:.2f} s (seed {SEED}; log {log})"
+        where = f"{stage}, kill {kill} {share * window:.2f} s after its first output (seed {SEED}; log {log})"
+        tally["mid_work"] += any(not _is_temporary(rel) for rel in _files(repo, stage)) and not finished
         bad = _half_written(repo, stage, outputs[stage])
         assert not bad, f"{where}: half-written outputs:\n" + "\n".join(bad)
         _run(["dvc", "repro", "-s", stage], repo, env)
