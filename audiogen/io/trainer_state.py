@@ -157,6 +157,23 @@ def _remove_stale_tmps(out: Path, names) -> None:
                 pass
 
 
+def _canonical(obj: Any) -> Any:
+    """`obj` with every string interned. Pickle writes a string once per object, so a key read back
+    from a checkpoint (a new object: an optimiser's 'step' after a resume) and the same key made by
+    the code would give state.pt other bytes for the same content; interned, equal strings are one."""
+    import sys
+
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        return {_canonical(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_canonical(v) for v in obj)
+    return obj
+
+
 def _pack(content: PublicFile) -> dict[str, Any]:
     if isinstance(content, TensorFile):
         return {"tensors": dict(content.tensors), "metadata": dict(content.metadata)}
@@ -215,8 +232,8 @@ def _write_checkpoint(out: str | os.PathLike, kind: str, state: Mapping[str, Any
         op()
         _write_public(_tmp(out, name), content)
         sha[name] = _sha256(_tmp(out, name))
-    full = {**state, "format": STATE_FORMAT, "kind": kind,
-            "files": {name: _pack(content) for name, content in files.items()}, "sha256": sha}
+    full = _canonical({**state, "format": STATE_FORMAT, "kind": kind,
+                       "files": {name: _pack(content) for name, content in files.items()}, "sha256": sha})
     op()
     tmp = _tmp(out, STATE_NAME)
     with open(tmp, "wb") as f:  # a file object: given a path, torch names the archive inside after the
