@@ -303,10 +303,14 @@ def test_killed_stage_reruns_to_the_same_outputs(reference, stage, tmp_path):
     tally = TALLY.setdefault(stage, {"tried": 0, "survived": 0, "finished_first": 0, "mid_work": 0})
     for kill in range(KILLS):
         share = rng.uniform(0.0, 0.9)
-        _remove_outputs(repo, stage)
         log = tmp_path / f"kill{kill}.log"
         window = seconds[stage] - first[stage]
-        finished = _kill_while_writing(repo, env, stage, share, window, log)
+        for _ in range(3):  # a machine less busy than during the reference: the run may end first; sooner then
+            _remove_outputs(repo, stage)
+            finished = _kill_while_writing(repo, env, stage, share, window, log)
+            if not finished:
+                break
+            share /= 4
         tally["tried"] += 1
         tally["finished_first"] += finished
         where = f"{stage}, kill {kill} {share * window:.2f} s after its first output (seed {SEED}; log {log})"
