@@ -38,9 +38,19 @@ class Codec(nn.Module):
     def __init__(self, config: CodecConfig):
         super().__init__()
         self.config = config
-        self.encoder = SEANetEncoder(config)
+        if config.encoder == "stft":  # issue 16: the Fourier encoder (audiogen/codec/stft_encoder.py)
+            from audiogen.codec.stft_encoder import STFTEncoder
+
+            self.encoder = STFTEncoder(config)
+        else:
+            self.encoder = SEANetEncoder(config)
         self.quantizer = ResidualVQ(config)
-        self.decoder = SEANetDecoder(config)
+        if config.decoder == "istft":  # issue 16: the Fourier decoder (audiogen/codec/istft_head.py)
+            from audiogen.codec.istft_head import ISTFTDecoder
+
+            self.decoder = ISTFTDecoder(config)
+        else:
+            self.decoder = SEANetDecoder(config)
 
     # --- properties the tokenizer and the LM rely on -------------------------------------------
     @property
