@@ -12,7 +12,9 @@ kills land while outputs are being written, not while Python imports. What is le
 names must be whole (equal to the reference, or for a trainer's checkpoint and live metrics,
 loadable); `dvc repro -s STAGE` then finishes the work (the LM through `--resume auto`) and the
 outputs must equal the reference's (trainers: the same weights; wall-clock figures aside), with no
-temporary left anywhere. A kill that lands after the command already finished is counted apart.
+temporary left anywhere. A kill that lands after the command already finished is counted apart, and
+so is one that tears dvc.lock: DVC rewrites that file in place, so a kill in that instant leaves it
+unreadable (DVC's, not the stages'; the test restores it as `git checkout dvc.lock` would).
 
 AUDIOGEN_KILLS (default 1, to keep `make test` short) sets the kills per stage; AUDIOGEN_KILL_SEED
 (default 14) the generator.
@@ -232,7 +234,7 @@ def reference(tmp_path_factory, ray_local):
     print("stage kills (SIGKILL of the whole `dvc repro` process group, then `dvc repro`):")
     for stage, t in TALLY.items():
         print(f"  {stage:18s} {t['tried']} tried, {t['survived']} survived; {t['mid_work']} killed with outputs "
-              f"on disk already, {t['finished_first']} after the command had finished; reference {seconds[stage]:.1f} s, "
+              f"on disk already, {t['finished_first']} after the command had finished, {t['lock_torn']} tore dvc.lock; reference {seconds[stage]:.1f} s, "
               f"first output after {first[stage]:.1f} s")
 
 
@@ -300,11 +302,12 @@ def _kill_while_writing(repo: Path, env: dict[str, str], stage: str, share: floa
 def test_killed_stage_reruns_to_the_same_outputs(reference, stage, tmp_path):
     repo, env, outputs, seconds, first = reference
     rng = random.Random(f"{SEED}-{stage}")
-    tally = TALLY.setdefault(stage, {"tried": 0, "survived": 0, "finished_first": 0, "mid_work": 0})
+    tally = TALLY.setdefault(stage, {"tried": 0, "survived": 0, "finished_first": 0, "mid_work": 0, "lock_torn": 0})
     for kill in range(KILLS):
         share = rng.uniform(0.0, 0.9)
         log = tmp_path / f"kill{kill}.log"
         window = seconds[stage] - first[stage]
+        lock = (repo / "dvc.lock").read_bytes()
         for _ in range(3):  # a machine less busy than during the reference: the run may end first; sooner then
             _remove_outputs(repo, stage)
             finished = _kill_while_writing(repo, env, stage, share, window, log)
@@ -317,7 +320,15 @@ def test_killed_stage_reruns_to_the_same_outputs(reference, stage, tmp_path):
         tally["mid_work"] += any(not _is_temporary(rel) for rel in _files(repo, stage)) and not finished
         bad = _half_written(repo, stage, outputs[stage])
         assert not bad, f"{where}: half-written outputs:\n" + "\n".join(bad)
-        _run(["dvc", "repro", "-s", stage], repo, env)
+        rerun = subprocess.run(["dvc", "repro", "-s", stage], cwd=repo, env=env, capture_output=True, text=True)
+        if rerun.returncode != 0 and "dvc.lock" in rerun.stdout + rerun.stderr:
+            # DVC rewrites dvc.lock in place (not through a temporary): a kill in that instant tears it
+            # (treeverse/dvc#5028). Not ours to fix; the user's repair is `git checkout dvc.lock`.
+            tally["lock_torn"] += 1
+            (repo / "dvc.lock").write_bytes(lock)
+            _run(["dvc", "repro", "-s", stage], repo, env)
+        elif rerun.returncode != 0:
+            raise AssertionError(f"{where}: the re-run failed:\n{rerun.stdout[-3000:]}\n{rerun.stderr[-5000:]}")
         diff = _diff(_snapshot(repo, stage), outputs[stage])
         assert not diff, f"{where}: after the re-run these differ from the run never killed: {diff}"
         left = _temporaries(repo)
