@@ -122,6 +122,11 @@ def train_loop(run: dict[str, Any]) -> dict[str, Any]:
     if state is not None:
         if state.get("fingerprint") != cfg.fingerprint():
             log.info("%s was trained with other params: starting fresh", state_path)
+        elif _trained_codec_sha(state, out) not in (None, codec_sha):
+            # Another codec (a retrained or converted one) means other tokens, maybe another codebook
+            # count: the saved weights do not apply, so a changed codec starts fresh like changed params.
+            log.info("%s was trained on another codec (sha256 %.12s…, now %.12s…): starting fresh", state_path,
+                     _trained_codec_sha(state, out), codec_sha)
         elif ft is not None and state.get("init_from_sha256") != ft.sha256:
             log.info("%s started from another init_from checkpoint: starting fresh", state_path)
         elif state.get("world") != world:
@@ -404,7 +409,7 @@ def _save(out: Path, model, ema, opt, loader, dropout_gen, step, skipped, second
         else:
             files = model_files(ema.weights_for(model) if ema is not None else live, config, FORMAT)
         state = {"step": step, "skipped": skipped, "seconds_seen": seconds_seen, "fingerprint": cfg.fingerprint(),
-                 "world": world, "model": {k: v.detach().cpu() for k, v in live.items()},
+                 "codec_sha256": codec_sha, "world": world, "model": {k: v.detach().cpu() for k, v in live.items()},
                  "optimizer": opt.state_dict(), "ema": ema.state_dict() if ema is not None else None,
                  "loader": loaders, "dropout_rng": rngs, "torch_rng": global_rngs}
         if ft is not None:
@@ -467,6 +472,17 @@ def _dump_batch(out: Path, rank: int, batch, drop) -> None:
 
     torch.save({"codes": batch["codes"], "frame_mask": batch["frame_mask"], "texts": list(batch["texts"]),
                 "drop": drop, "mix_index": batch["mix_index"]}, out / DUMP_NAME.format(rank=rank))
+
+
+def _trained_codec_sha(state: dict[str, Any], out: Path) -> str | None:
+    """The sha256 of the codec a saved run was trained on: recorded in its state.pt, or (states
+    written before it was) in the config.json committed with it."""
+    if state.get("codec_sha256"):
+        return state["codec_sha256"]
+    try:
+        return (json.loads((out / "config.json").read_text(encoding="utf-8")).get("codec") or {}).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _open_live(run, resumed: bool, step: int = 0):

@@ -56,6 +56,19 @@ def test_changed_param_starts_fresh(lm_data, tmp_path):
     assert state["step"] == 3
 
 
+def test_other_codec_starts_fresh_on_resume(lm_data, tmp_path_factory, tmp_path):
+    """A run resumed with --resume auto over an LM trained on another codec (retrained, converted,
+    another codebook count) starts fresh: the result equals a fresh run on the new codec, bit for bit."""
+    other = build_lm_data(tmp_path_factory.mktemp("lmdata_other"), seed=1)
+    _train(lm_data, tmp_path / "run", tmp_path, max_steps=3)
+    result = _train(other, tmp_path / "run", tmp_path, resume=True, max_steps=3)
+    assert result["step"] == 3 and result["start_step"] == 0
+    _train(other, tmp_path / "fresh", tmp_path, max_steps=3)
+    a = load_file(str(tmp_path / "run" / "model.safetensors"))
+    b = load_file(str(tmp_path / "fresh" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_checkpoint_config_names_what_generation_needs(lm_data, tmp_path):
     _train(lm_data, tmp_path / "run", tmp_path, max_steps=2)
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
