@@ -70,7 +70,8 @@ def make_dirs(path: str | os.PathLike) -> Path:
     return path
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a written file's data to disk (before it is renamed into place)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -78,7 +79,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make the renames in `path` durable (a power cut after the rename keeps the new name)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -120,7 +121,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
             raise OutputError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
         raise
     _replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -176,7 +177,7 @@ class OutputSet:
         try:
             for path, tmp in self._pending.items():
                 try:
-                    _fsync_file(tmp)
+                    fsync_file(tmp)
                 except OSError as err:
                     raise OutputError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
         except BaseException:
@@ -193,7 +194,7 @@ class OutputSet:
             self.abort()
             raise
         for folder in folders:
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     def abort(self) -> None:
         for tmp in self._pending.values():

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from audiogen.io.atomic import OutputError
+from audiogen.io.atomic import OutputError, fsync_dir
 from audiogen.io.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CheckpointNotFoundError,
                                     config_text, first_line, load_weights)
 
@@ -112,19 +112,6 @@ def worker_kill_point(rank: int, step: int) -> None:
 # --- writing --------------------------------------------------------------------------------------
 def _tmp(out: Path, name: str) -> Path:
     return out / f".{name}.{os.getpid()}.tmp"
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_public(path: Path, content: PublicFile) -> None:
@@ -242,11 +229,11 @@ def _write_checkpoint(out: str | os.PathLike, kind: str, state: Mapping[str, Any
         os.fsync(f.fileno())
     op()
     os.replace(tmp, out / STATE_NAME)  # the commit point
-    _fsync_dir(out)
+    fsync_dir(out)
     for name in files:
         op()
         os.replace(_tmp(out, name), out / name)
-    _fsync_dir(out)
+    fsync_dir(out)
     op()  # a kill here: the whole checkpoint is in place
 
 
@@ -267,7 +254,7 @@ def restore_public_files(out: str | os.PathLike, state: Mapping[str, Any]) -> li
         op()
         os.replace(_tmp(out, name), out / name)
     if stale:
-        _fsync_dir(out)
+        fsync_dir(out)
     return stale
 
 

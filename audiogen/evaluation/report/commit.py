@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from audiogen.io.atomic import OutputError, make_dirs
+from audiogen.io.atomic import OutputError, fsync_dir, fsync_file, make_dirs
 
 STAGING_PREFIX = ".staging-"
 OLD_PREFIX = ".old-"
@@ -67,28 +67,11 @@ def publish(staging: Path, out: Path) -> None:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             os.replace(item, target)
-    _fsync_dir(out)
+    fsync_dir(out)
     staging.rmdir()
 
 
 def _sync_tree(root: Path) -> None:
     for path in sorted(root.rglob("*")):
         if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+            fsync_file(path)
